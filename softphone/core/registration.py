@@ -1,0 +1,58 @@
+"""Registration states and the retry policy after a failed REGISTER."""
+
+from __future__ import annotations
+
+import enum
+import random
+from dataclasses import dataclass
+
+
+class RegistrationState(enum.StrEnum):
+    NONE = "none"  # local account: nothing to register
+    REGISTERING = "registering"
+    REGISTERED = "registered"
+    UNREGISTERED = "unregistered"
+    FAILED = "failed"
+
+
+def describe_failure(code: int, reason: str) -> str:
+    """A sentence for the agent about why REGISTER failed."""
+    if code in (401, 407):
+        return f"authentication failed: wrong user name or password ({code} {reason})"
+    if code == 403:
+        return f"the registrar refused this account ({code} {reason})"
+    if code == 404:
+        return f"the registrar does not know this user ({code} {reason})"
+    if code == 408:
+        return f"no answer from the registrar ({code} {reason})"
+    if code in (502, 503):
+        return f"the registrar is unreachable or refused the connection ({code} {reason})"
+    return f"registration failed ({code} {reason})"
+
+
+@dataclass
+class Backoff:
+    """Exponential backoff with jitter, reset by a success.
+
+    Attributes:
+        initial: first delay in seconds.
+        maximum: the delay never grows past this.
+        factor: growth per consecutive failure.
+        jitter: fraction of random spread so that hundreds of desktops that lost
+            the same registrar do not come back in lockstep.
+    """
+
+    initial: float = 2.0
+    maximum: float = 300.0
+    factor: float = 2.0
+    jitter: float = 0.2
+    failures: int = 0
+
+    def next_delay(self) -> float:
+        base = min(self.maximum, self.initial * self.factor**self.failures)
+        self.failures += 1
+        spread = base * self.jitter
+        return max(0.5, base + random.uniform(-spread, spread))
+
+    def reset(self) -> None:
+        self.failures = 0

@@ -1,0 +1,354 @@
+"""SIP accounts: the local (serverless) account and registered ones.
+
+Registration retries are ours, not pjsua's: pjsua retries at a fixed interval,
+while hundreds of desktops losing one registrar must back off and spread out.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+import pjsua2 as pj
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from softphone.core.errors import InvalidParamsError, NotFoundError, SipError
+from softphone.core.ids import IdFactory
+from softphone.core.registration import Backoff, RegistrationState, describe_failure
+from softphone.core.sip_uri import parse_sip_uri
+from softphone.sip.guard import guarded
+
+if TYPE_CHECKING:
+    from softphone.sip.endpoint import Endpoint
+
+log = logging.getLogger("softphone.sip")
+
+TRANSPORTS = ("udp", "tcp", "tls")
+
+
+@dataclass(frozen=True)
+class AccountSpec:
+    """What is needed to register an account (the password stays in memory only).
+
+    Attributes:
+        uri: the address of record, e.g. ``sip:1001@pbx.example.com``.
+        registrar: registrar URI; derived from ``uri``'s host when empty.
+        username / password / realm: digest credentials.
+        transport: ``udp``, ``tcp`` or ``tls``.
+        proxy: optional outbound proxy URI.
+        expires: registration lifetime asked for, in seconds.
+        srtp: ``off``, ``optional`` or ``mandatory``.
+    """
+
+    uri: str
+    registrar: str = ""
+    username: str = ""
+    password: str = field(default="", repr=False)
+    realm: str = "*"
+    transport: str = "udp"
+    proxy: str = ""
+    expires: int = 300
+    srtp: str = "off"
+    display_name: str = ""
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    """A snapshot of one account for the UI and the API.
+
+    Attributes:
+        account_id: our id (``acc-N``; the local account is ``local``).
+        uri: address of record.
+        state: a :class:`RegistrationState`.
+        code / reason: the last REGISTER response.
+        message: a sentence for the agent.
+        retry_in: seconds until the next attempt after a failure, else None.
+        is_local: the serverless account.
+    """
+
+    account_id: str
+    uri: str
+    state: RegistrationState
+    code: int = 0
+    reason: str = ""
+    message: str = ""
+    retry_in: float | None = None
+    is_local: bool = False
+    transport: str = "udp"
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "account_id": self.account_id,
+            "uri": self.uri,
+            "state": self.state.value,
+            "code": self.code,
+            "reason": self.reason,
+            "message": self.message,
+            "retry_in": None if self.retry_in is None else round(self.retry_in, 1),
+            "is_local": self.is_local,
+            "transport": self.transport,
+        }
+
+
+class SipAccount(pj.Account):  # type: ignore[misc]
+    """A pjsua2 account whose callbacks go to the :class:`AccountManager`."""
+
+    def __init__(self, manager: AccountManager, account_id: str) -> None:
+        super().__init__()
+        self.manager = manager
+        self.account_id = account_id
+
+    @guarded
+    def onRegState(self, prm: pj.OnRegStateParam) -> None:
+        self.manager._on_reg_state(self, int(prm.code), str(prm.reason), int(prm.expiration))
+
+    @guarded
+    def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
+        self.manager.incoming_call_handler(self, int(prm.callId), str(prm.rdata.wholeMsg))
+
+
+class AccountManager(QObject):
+    """Owns every ``pj.Account``; widgets and the API hold account ids.
+
+    Signals:
+        registration_changed(AccountInfo): any change of an account's state.
+
+    Attributes:
+        incoming_call_handler: set by the call manager; receives
+            (account, pjsua call id, the INVITE text).
+    """
+
+    registration_changed = Signal(object)
+
+    def __init__(self, endpoint: Endpoint, ids: IdFactory, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._endpoint = endpoint
+        self._ids = ids
+        self._accounts: dict[str, SipAccount] = {}
+        self._info: dict[str, AccountInfo] = {}
+        self._backoff: dict[str, Backoff] = {}
+        self._retry_timers: dict[str, QTimer] = {}
+        self._retry_due: dict[str, float] = {}
+        self.incoming_call_handler: Callable[[SipAccount, int, str], None] = _reject_all
+        self.local_account_id = "local"
+
+    # -- creation -----------------------------------------------------------------
+
+    def add_local(self, user: str) -> str:
+        """The account used for direct ``sip:user@host:port`` calls, no registrar."""
+        ep = self._endpoint
+        host = ep.config.bind_address
+        uri = f"sip:{user}@{_host_for_uri(host)}:{ep.sip_port}"
+        cfg = pj.AccountConfig()
+        cfg.idUri = uri
+        cfg.regConfig.registerOnAdd = False
+        self._media_config(cfg, "off")
+        acc = SipAccount(self, self.local_account_id)
+        acc.create(cfg, True)
+        self._accounts[self.local_account_id] = acc
+        self._info[self.local_account_id] = AccountInfo(
+            self.local_account_id, uri, RegistrationState.NONE, is_local=True,
+            message="local account: direct calls, no server",
+        )
+        return self.local_account_id
+
+    def register(self, spec: AccountSpec) -> str:
+        """Create an account and start registering; progress comes as signals."""
+        self._validate(spec)
+        aor = parse_sip_uri(spec.uri)
+        registrar = spec.registrar or f"sip:{aor.host}" + (f":{aor.port}" if aor.port else "")
+        reg_uri = parse_sip_uri(registrar)
+        if spec.transport != "udp" and reg_uri.transport is None:
+            registrar = f"{reg_uri};transport={spec.transport}"
+        if spec.transport == "tls":
+            self._endpoint.ensure_tls()
+        cfg = pj.AccountConfig()
+        cfg.idUri = (f'"{spec.display_name}" <{aor}>' if spec.display_name else str(aor))
+        rc = cfg.regConfig
+        rc.registrarUri = registrar
+        rc.registerOnAdd = True
+        rc.timeoutSec = spec.expires
+        rc.retryIntervalSec = 0  # our own backoff, see module docstring
+        rc.dropCallsOnFail = False  # a registrar outage must not cut live calls
+        if spec.username or spec.password:
+            cfg.sipConfig.authCreds.append(
+                pj.AuthCredInfo("digest", spec.realm or "*", spec.username or (aor.user or ""),
+                                0, spec.password)
+            )
+        if spec.proxy:
+            cfg.sipConfig.proxies.append(str(parse_sip_uri(spec.proxy)))
+        self._media_config(cfg, spec.srtp)
+        account_id = self._ids.new("acc")
+        acc = SipAccount(self, account_id)
+        self._accounts[account_id] = acc
+        self._backoff[account_id] = Backoff()
+        self._set_info(AccountInfo(account_id, str(aor), RegistrationState.REGISTERING,
+                                   message="registering", transport=spec.transport))
+        try:
+            acc.create(cfg, True)
+        except pj.Error as exc:
+            self._accounts.pop(account_id, None)
+            self._info.pop(account_id, None)
+            raise SipError(f"could not create the account: {exc.reason}") from exc
+        return account_id
+
+    def _media_config(self, cfg: pj.AccountConfig, srtp: str) -> None:
+        cfg.mediaConfig.transportConfig.boundAddress = self._endpoint.config.bind_address
+        cfg.mediaConfig.srtpUse = {
+            "off": pj.PJMEDIA_SRTP_DISABLED,
+            "optional": pj.PJMEDIA_SRTP_OPTIONAL,
+            "mandatory": pj.PJMEDIA_SRTP_MANDATORY,
+        }[srtp]
+        cfg.mediaConfig.srtpSecureSignaling = 0
+        cfg.natConfig.iceEnabled = False
+
+    @staticmethod
+    def _validate(spec: AccountSpec) -> None:
+        parse_sip_uri(spec.uri)
+        if spec.registrar:
+            parse_sip_uri(spec.registrar)
+        if spec.transport not in TRANSPORTS:
+            raise InvalidParamsError(f"transport must be one of {', '.join(TRANSPORTS)}")
+        if spec.srtp not in ("off", "optional", "mandatory"):
+            raise InvalidParamsError("srtp must be off, optional or mandatory")
+        if not 60 <= spec.expires <= 86400:
+            raise InvalidParamsError("expires must be between 60 and 86400 seconds")
+        for text in (spec.username, spec.password, spec.realm, spec.display_name):
+            if any(ch in text for ch in "\r\n\x00"):
+                raise InvalidParamsError("credentials must not contain control characters")
+
+    # -- operations ---------------------------------------------------------------
+
+    def unregister(self, account_id: str) -> None:
+        acc = self.get(account_id)
+        if account_id == self.local_account_id:
+            raise InvalidParamsError("the local account has no registration")
+        self._cancel_retry(account_id)
+        try:
+            acc.setRegistration(False)
+        except pj.Error as exc:
+            raise SipError(f"could not unregister: {exc.reason}") from exc
+
+    def reregister(self, account_id: str) -> None:
+        acc = self.get(account_id)
+        if account_id == self.local_account_id:
+            raise InvalidParamsError("the local account has no registration")
+        self._cancel_retry(account_id)
+        self._set_info(replace(self._info[account_id], state=RegistrationState.REGISTERING,
+                               message="registering", retry_in=None))
+        try:
+            acc.setRegistration(True)
+        except pj.Error as exc:
+            self._schedule_retry(account_id, 0, str(exc.reason))
+
+    def remove(self, account_id: str) -> None:
+        acc = self.get(account_id)
+        if account_id == self.local_account_id:
+            raise InvalidParamsError("the local account cannot be removed")
+        self._cancel_retry(account_id)
+        acc.shutdown()
+        del self._accounts[account_id]
+        del self._info[account_id]
+
+    def get(self, account_id: str) -> SipAccount:
+        try:
+            return self._accounts[account_id]
+        except KeyError:
+            raise NotFoundError(f"no account {account_id!r}") from None
+
+    def default_account_id(self) -> str:
+        """The first registered account, else the local one."""
+        for info in self._info.values():
+            if info.state == RegistrationState.REGISTERED:
+                return info.account_id
+        return self.local_account_id
+
+    def infos(self) -> list[AccountInfo]:
+        now = time.monotonic()
+        out = []
+        for account_id, info in self._info.items():
+            due = self._retry_due.get(account_id)
+            out.append(replace(info, retry_in=max(0.0, due - now)) if due else info)
+        return out
+
+    def has_registered(self) -> bool:
+        return any(i.state == RegistrationState.REGISTERED for i in self._info.values())
+
+    def shutdown(self) -> None:
+        """Delete every account (unregistering the registered ones)."""
+        for account_id in list(self._retry_timers):
+            self._cancel_retry(account_id)
+        for acc in self._accounts.values():
+            try:
+                acc.shutdown()
+            except pj.Error:
+                log.exception("account shutdown failed")
+        self._accounts.clear()
+
+    # -- callbacks ----------------------------------------------------------------
+
+    def _on_reg_state(self, acc: SipAccount, code: int, reason: str, expiration: int) -> None:
+        account_id = acc.account_id
+        info = self._info.get(account_id)
+        if info is None:
+            return
+        if 200 <= code < 300 and expiration > 0:
+            self._backoff[account_id].reset()
+            self._cancel_retry(account_id)
+            self._set_info(replace(info, state=RegistrationState.REGISTERED, code=code,
+                                   reason=reason, message=f"registered ({expiration} s)",
+                                   retry_in=None))
+        elif 200 <= code < 300:
+            self._set_info(replace(info, state=RegistrationState.UNREGISTERED, code=code,
+                                   reason=reason, message="unregistered", retry_in=None))
+        else:
+            self._schedule_retry(account_id, code, reason)
+
+    def _schedule_retry(self, account_id: str, code: int, reason: str) -> None:
+        delay = self._backoff[account_id].next_delay()
+        timer = self._retry_timers.get(account_id)
+        if timer is None:
+            timer = QTimer(self)
+            timer.setSingleShot(True)
+            timer.timeout.connect(lambda aid=account_id: self._retry(aid))
+            self._retry_timers[account_id] = timer
+        timer.start(int(delay * 1000))
+        self._retry_due[account_id] = time.monotonic() + delay
+        message = describe_failure(code, reason)
+        log.warning("account %s: %s; retrying in %.1f s", account_id, message, delay)
+        self._set_info(replace(self._info[account_id], state=RegistrationState.FAILED, code=code,
+                               reason=reason, message=message, retry_in=delay))
+
+    def _retry(self, account_id: str) -> None:
+        self._retry_due.pop(account_id, None)
+        acc = self._accounts.get(account_id)
+        if acc is None:
+            return
+        self._set_info(replace(self._info[account_id], state=RegistrationState.REGISTERING,
+                               message="registering (retry)", retry_in=None))
+        try:
+            acc.setRegistration(True)
+        except pj.Error as exc:
+            self._schedule_retry(account_id, 503, str(exc.reason))
+
+    def _cancel_retry(self, account_id: str) -> None:
+        timer = self._retry_timers.pop(account_id, None)
+        if timer is not None:
+            timer.stop()
+            timer.deleteLater()
+        self._retry_due.pop(account_id, None)
+
+    def _set_info(self, info: AccountInfo) -> None:
+        self._info[info.account_id] = info
+        self.registration_changed.emit(info)
+
+
+def _host_for_uri(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def _reject_all(acc: SipAccount, call_id: int, invite: str) -> None:
+    log.error("incoming call %s before the call manager was attached", call_id)

@@ -1,0 +1,1 @@
+"""Audio devices: the PortAudio sound-card bridge and device discovery."""

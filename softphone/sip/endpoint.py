@@ -1,0 +1,152 @@
+"""Creating and destroying the one PJSIP endpoint of the process."""
+
+from __future__ import annotations
+
+import logging
+
+import pjsua2 as pj
+
+from softphone import __version__
+from softphone.core.errors import StartupError
+from softphone.sip.config import EngineConfig
+from softphone.sip.logwriter import PjLogWriter
+
+log = logging.getLogger("softphone.sip")
+
+
+def pjsip_version() -> str:
+    """PJSIP's version string, without starting the library."""
+    ep = pj.Endpoint.instance() if _has_instance() else None
+    if ep is not None:
+        return str(ep.libVersion().full)
+    # libVersion() needs no libCreate(): it only reads a constant.
+    return str(pj.Endpoint().libVersion().full)
+
+
+def _has_instance() -> bool:
+    try:
+        pj.Endpoint.instance()
+    except pj.Error:
+        return False
+    return True
+
+
+class Endpoint:
+    """Owns ``pj.Endpoint`` and its transports.
+
+    Attributes:
+        ep: the pjsua2 endpoint.
+        udp_id / tcp_id / tls_id: transport ids (tls created on demand).
+        sip_port: the UDP/TCP port actually bound.
+    """
+
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        self.ep = pj.Endpoint()
+        self._log_writer = PjLogWriter()
+        self.udp_id: int | None = None
+        self.tcp_id: int | None = None
+        self.tls_id: int | None = None
+        self.sip_port = 0
+        self._created = False
+
+    def start(self) -> None:
+        cfg = self.config
+        self.ep.libCreate()
+        self._created = True
+        ep_cfg = pj.EpConfig()
+        ua = ep_cfg.uaConfig
+        ua.threadCnt = 0
+        ua.mainThreadOnly = True
+        ua.maxCalls = cfg.max_calls
+        ua.userAgent = f"softphone/{__version__} PJSIP/{self.ep.libVersion().full}"
+        med = ep_cfg.medConfig
+        med.noVad = True
+        med.clockRate = 16000
+        med.sndClockRate = 16000
+        med.channelCount = 1
+        med.audioFramePtime = 20
+        med.ecTailLen = 0
+        med.threadCnt = 1
+        lc = ep_cfg.logConfig
+        lc.writer = self._log_writer
+        lc.consoleLevel = 0
+        lc.level = 5 if cfg.sip_trace else cfg.pjsip_log_level
+        lc.msgLogging = bool(cfg.sip_trace)
+        lc.decor = pj.PJ_LOG_HAS_SENDER | pj.PJ_LOG_HAS_INDENT
+        self.ep.libInit(ep_cfg)
+        self._create_transports()
+        self.ep.libStart()
+        # The null device is the conference bridge's master clock; the sound
+        # card (if any) is bridged in as an ordinary port.
+        self.ep.audDevManager().setNullDev()
+        self._set_codec_priorities()
+
+    def _create_transports(self) -> None:
+        cfg = self.config
+        try:
+            self.udp_id, self.sip_port = self._bind(pj.PJSIP_TRANSPORT_UDP, cfg.sip_port)
+        except pj.Error as exc:
+            if cfg.sip_port and cfg.port_fallback:
+                log.warning("SIP port %s on %s is in use; using a free port", cfg.sip_port,
+                            cfg.bind_address)
+                self.udp_id, self.sip_port = self._bind(pj.PJSIP_TRANSPORT_UDP, 0)
+            else:
+                raise StartupError(_bind_error("UDP", cfg.bind_address, cfg.sip_port, exc)) from exc
+        try:
+            self.tcp_id, _ = self._bind(pj.PJSIP_TRANSPORT_TCP, self.sip_port)
+        except pj.Error as exc:
+            raise StartupError(_bind_error("TCP", cfg.bind_address, self.sip_port, exc)) from exc
+
+    def _bind(self, kind: int, port: int) -> tuple[int, int]:
+        tc = pj.TransportConfig()
+        tc.port = port
+        tc.boundAddress = self.config.bind_address
+        tid = self.ep.transportCreate(kind, tc)
+        local = self.ep.transportGetInfo(tid).localName
+        return tid, int(str(local).rsplit(":", 1)[1])
+
+    def ensure_tls(self) -> int:
+        """Create the client TLS transport the first time an account needs it."""
+        if self.tls_id is not None:
+            return self.tls_id
+        tc = pj.TransportConfig()
+        tc.port = 0
+        tc.boundAddress = self.config.bind_address
+        tls = tc.tlsConfig
+        tls.method = pj.PJSIP_TLSV1_2_METHOD
+        if self.config.tls_ca_file:
+            tls.CaListFile = str(self.config.tls_ca_file)
+        tls.verifyServer = self.config.tls_verify_server
+        try:
+            self.tls_id = self.ep.transportCreate(pj.PJSIP_TRANSPORT_TLS, tc)
+        except pj.Error as exc:
+            raise StartupError(f"could not create the TLS transport: {exc.reason}") from exc
+        return self.tls_id
+
+    def _set_codec_priorities(self) -> None:
+        available = {c.codecId for c in self.ep.codecEnum2()}
+        for codec, prio in self.config.codec_priorities.items():
+            if codec in available:
+                self.ep.codecSetPriority(codec, prio)
+            else:
+                log.debug("codec %s not in this PJSIP build", codec)
+
+    def codecs(self) -> list[tuple[str, int]]:
+        return [(str(c.codecId), int(c.priority)) for c in self.ep.codecEnum2()]
+
+    def handle_events(self) -> int:
+        return int(self.ep.libHandleEvents(0))
+
+    def destroy(self, *, network: bool) -> None:
+        if not self._created:
+            return
+        self._created = False
+        self.ep.libDestroy(0 if network else pj.PJSUA_DESTROY_NO_NETWORK)
+
+
+def _bind_error(kind: str, address: str, port: int, exc: pj.Error) -> str:
+    reason = str(exc.reason)
+    if "in use" in reason.lower() or "98" in reason:
+        return f"SIP {kind} port {port} on {address} is already in use"
+    return f"could not open SIP {kind} port {port} on {address}: {reason}"

@@ -1,0 +1,229 @@
+"""The SIP engine facade: one object the UI, headless mode and the API drive.
+
+Life cycle: :meth:`SipEngine.start` creates the PJSIP endpoint on the calling
+(Qt main) thread; :meth:`SipEngine.shutdown` takes it down in the one safe
+order: hang up, pump until every call is DISCONNECTED, drop every call and
+account reference, collect, remove custom media ports, ``libDestroy``.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+from pathlib import Path
+
+import pjsua2 as pj
+from PySide6.QtCore import QObject, Signal
+
+from softphone.core.errors import InvalidParamsError, SipError, StartupError
+from softphone.core.ids import IdFactory
+from softphone.sip.accounts import AccountManager
+from softphone.sip.audio.soundcard import SoundCardBridge, SoundCardUnavailable
+from softphone.sip.calls import CallManager
+from softphone.sip.config import EngineConfig
+from softphone.sip.endpoint import Endpoint
+from softphone.sip.media import AudioRouter
+from softphone.sip.pump import EventPump
+
+log = logging.getLogger("softphone.sip")
+
+SHUTDOWN_PUMP_S = 3.0
+
+
+class SipEngine(QObject):
+    """Everything SIP: endpoint, transports, accounts, calls and audio.
+
+    Signals:
+        started(): the endpoint is up and the local account exists.
+        stopped(): shutdown finished; no pjsua2 object is left.
+
+    Attributes:
+        accounts: the :class:`AccountManager` (registration signals live there).
+        calls: the :class:`CallManager` (call signals live there).
+        audio_mode: ``soundcard``, ``file`` or ``null`` (where the microphone comes from).
+    """
+
+    started = Signal()
+    stopped = Signal()
+
+    def __init__(self, config: EngineConfig, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.config = config
+        self.ids = IdFactory()
+        self.endpoint = Endpoint(config)
+        self.router = AudioRouter()
+        self.accounts = AccountManager(self.endpoint, self.ids, self)
+        self.calls = CallManager(self.accounts, self.router, self.ids, config.auto_hold, self)
+        self.pump = EventPump(self.endpoint.handle_events, self._busy, self)
+        self.audio_mode = "null"
+        self._player: pj.AudioMediaPlayer | None = None
+        self._recorder: pj.AudioMediaRecorder | None = None
+        self._session_recorder: pj.AudioMediaRecorder | None = None
+        self._soundcard: SoundCardBridge | None = None
+        self._running = False
+        for signal in (self.calls.call_changed, self.accounts.registration_changed):
+            signal.connect(lambda *_: self.pump.kick())
+
+    # -- life cycle ---------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start PJSIP; raises :class:`StartupError` with a clear message."""
+        try:
+            self.endpoint.start()
+            self._setup_audio()
+            self.accounts.add_local(self.config.local_user)
+        except pj.Error as exc:
+            self.endpoint.destroy(network=False)
+            raise StartupError(f"SIP engine failed to start: {exc.reason}") from exc
+        except StartupError:
+            self._teardown_audio()
+            self.endpoint.destroy(network=False)
+            raise
+        self._running = True
+        self.pump.start()
+        log.info("SIP engine started on %s:%s (audio: %s)", self.config.bind_address,
+                 self.endpoint.sip_port, self.audio_mode)
+        self.started.emit()
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    @property
+    def local_uri(self) -> str:
+        return next(i.uri for i in self.accounts.infos() if i.is_local)
+
+    def shutdown(self) -> None:
+        """Hang up, wait for disconnection, release everything, destroy PJSIP."""
+        if not self._running:
+            return
+        self._running = False
+        self.pump.stop()
+        self.calls.hangup_all()
+        deadline = time.monotonic() + SHUTDOWN_PUMP_S
+        while not self.calls.all_disconnected() and time.monotonic() < deadline:
+            self.endpoint.handle_events()
+            time.sleep(0.005)
+        if not self.calls.all_disconnected():
+            log.warning("some calls did not confirm their hangup in %.0f s", SHUTDOWN_PUMP_S)
+        self.calls.drop_all()
+        registered = self.accounts.has_registered()
+        self.accounts.shutdown()
+        # Let the un-REGISTERs and BYE responses go out before tearing down.
+        if registered:
+            deadline = time.monotonic() + 1.0
+            while time.monotonic() < deadline:
+                if self.endpoint.handle_events() == 0:
+                    time.sleep(0.01)
+        self._teardown_audio()
+        gc.collect()
+        self.endpoint.destroy(network=False)
+        log.info("SIP engine stopped")
+        self.stopped.emit()
+
+    def _busy(self) -> bool:
+        return self.calls.count() > 0
+
+    # -- audio --------------------------------------------------------------------
+
+    def _setup_audio(self) -> None:
+        audio = self.config.audio
+        if audio.input_file is not None:
+            self._player = pj.AudioMediaPlayer()
+            try:
+                self._player.createPlayer(str(audio.input_file), 0)
+            except pj.Error as exc:
+                self._player = None
+                raise StartupError(
+                    f"cannot play {audio.input_file} as microphone: {exc.reason}"
+                ) from exc
+            self.router.source = self._player
+        if audio.output_file is not None:
+            self._recorder = self._create_recorder(audio.output_file)
+            self.router.sinks.append(self._recorder)
+        needs_device = audio.input_file is None or audio.output_file is None
+        if audio.use_soundcard and needs_device:
+            bridge = SoundCardBridge(audio.capture_device, audio.playback_device)
+            try:
+                bridge.open()
+            except SoundCardUnavailable as exc:
+                log.info("no sound device (%s): running on the null audio device", exc)
+            else:
+                self._soundcard = bridge
+                if self.router.source is None:
+                    self.router.source = bridge.media
+                if audio.output_file is None:
+                    self.router.sinks.append(bridge.media)
+        if self._soundcard is not None:
+            self.audio_mode = "soundcard"
+        elif self._player is not None or self._recorder is not None:
+            self.audio_mode = "file"
+        else:
+            self.audio_mode = "null"
+            if audio.use_soundcard is False:
+                log.info("sound devices disabled: running on the null audio device")
+
+    @staticmethod
+    def _create_recorder(path: Path) -> pj.AudioMediaRecorder:
+        if path.suffix.lower() != ".wav":
+            raise StartupError(f"recordings are WAV files; {path} does not end in .wav")
+        recorder = pj.AudioMediaRecorder()
+        try:
+            recorder.createRecorder(str(path))
+        except pj.Error as exc:
+            raise StartupError(f"cannot record to {path}: {exc.reason}") from exc
+        return recorder
+
+    def start_recording(self, path: Path) -> None:
+        """Record what the agent hears into ``path`` (closing an earlier one)."""
+        self.stop_recording()
+        try:
+            recorder = self._create_recorder(path)
+        except StartupError as exc:
+            raise InvalidParamsError(str(exc)) from exc
+        self._session_recorder = recorder
+        self.router.sinks.append(recorder)
+        self.calls.rebuild_audio()
+
+    def stop_recording(self) -> bool:
+        recorder = self._session_recorder
+        if recorder is None:
+            return False
+        self.router.detach_sink(recorder, self.calls.records())
+        self._session_recorder = None
+        del recorder  # the WAV header is finalised when the port is destroyed
+        gc.collect()
+        return True
+
+    def _teardown_audio(self) -> None:
+        self.stop_recording()
+        self.router.source = None
+        self.router.sinks.clear()
+        self._player = None
+        self._recorder = None
+        if self._soundcard is not None:
+            try:
+                self._soundcard.close()
+            except Exception:
+                log.exception("closing the sound card failed")
+            self._soundcard = None
+        gc.collect()
+
+    # -- conveniences for the API and UI -----------------------------------------
+
+    def status(self) -> dict[str, object]:
+        return {
+            "running": self._running,
+            "sip_port": self.endpoint.sip_port,
+            "bind_address": self.config.bind_address,
+            "local_uri": self.local_uri if self._running else None,
+            "audio_mode": self.audio_mode,
+            "accounts": [i.to_json() for i in self.accounts.infos()],
+            "calls": [c.to_json() for c in self.calls.snapshots()],
+            "pjsip_version": str(self.endpoint.ep.libVersion().full),
+        }
+
+    def require_running(self) -> None:
+        if not self._running:
+            raise SipError("the SIP engine is not running")

@@ -1,0 +1,37 @@
+"""Route PJSIP's log into Python logging, with credentials redacted."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import pjsua2 as pj
+
+from softphone.sip.guard import guarded
+
+pjlog = logging.getLogger("softphone.pjsip")
+
+_AUTH_RE = re.compile(
+    r"^((?:Proxy-)?Authorization\s*:).*$", re.IGNORECASE | re.MULTILINE
+)
+_PASSWORD_RE = re.compile(r"(password\s*[=:]\s*)\S+", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """Remove Authorization headers and password values from a log line."""
+    text = _AUTH_RE.sub(r"\1 <redacted>", text)
+    return _PASSWORD_RE.sub(r"\1<redacted>", text)
+
+
+class PjLogWriter(pj.LogWriter):  # type: ignore[misc]
+    """Called by PJSIP from any of its threads; only touches Python logging."""
+
+    @guarded
+    def write(self, entry: pj.LogEntry) -> None:
+        level = entry.level
+        py_level = (
+            logging.ERROR if level <= 1 else logging.WARNING if level == 2
+            else logging.INFO if level == 3 else logging.DEBUG
+        )
+        if pjlog.isEnabledFor(py_level):
+            pjlog.log(py_level, "%s", redact(entry.msg.rstrip()))
