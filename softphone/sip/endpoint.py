@@ -15,20 +15,8 @@ log = logging.getLogger("softphone.sip")
 
 
 def pjsip_version() -> str:
-    """PJSIP's version string, without starting the library."""
-    ep = pj.Endpoint.instance() if _has_instance() else None
-    if ep is not None:
-        return str(ep.libVersion().full)
-    # libVersion() needs no libCreate(): it only reads a constant.
-    return str(pj.Endpoint().libVersion().full)
-
-
-def _has_instance() -> bool:
-    try:
-        pj.Endpoint.instance()
-    except pj.Error:
-        return False
-    return True
+    """PJSIP's version string, read without creating an endpoint."""
+    return str(pj.__version__).split(".post")[0]
 
 
 class Endpoint:

@@ -60,6 +60,7 @@ class SipEngine(QObject):
         self._player: pj.AudioMediaPlayer | None = None
         self._recorder: pj.AudioMediaRecorder | None = None
         self._session_recorder: pj.AudioMediaRecorder | None = None
+        self._session_path = Path()
         self._soundcard: SoundCardBridge | None = None
         self._running = False
         for signal in (self.calls.call_changed, self.accounts.registration_changed):
@@ -164,8 +165,7 @@ class SipEngine(QObject):
             if audio.use_soundcard is False:
                 log.info("sound devices disabled: running on the null audio device")
 
-    @staticmethod
-    def _create_recorder(path: Path) -> pj.AudioMediaRecorder:
+    def _create_recorder(self, path: Path) -> pj.AudioMediaRecorder:
         if path.suffix.lower() != ".wav":
             raise StartupError(f"recordings are WAV files; {path} does not end in .wav")
         recorder = pj.AudioMediaRecorder()
@@ -173,6 +173,11 @@ class SipEngine(QObject):
             recorder.createRecorder(str(path))
         except pj.Error as exc:
             raise StartupError(f"cannot record to {path}: {exc.reason}") from exc
+        # The bridge only writes to a port that something transmits to: feed the
+        # null device's silence too, so a recording covers real time even while
+        # the agent hears nothing (on hold, between calls).
+        silence = self.endpoint.ep.audDevManager().getCaptureDevMedia()
+        silence.startTransmit(recorder)
         return recorder
 
     def start_recording(self, path: Path) -> None:
@@ -183,6 +188,7 @@ class SipEngine(QObject):
         except StartupError as exc:
             raise InvalidParamsError(str(exc)) from exc
         self._session_recorder = recorder
+        self._session_path = path
         self.router.sinks.append(recorder)
         self.calls.rebuild_audio()
 
@@ -192,8 +198,9 @@ class SipEngine(QObject):
             return False
         self.router.detach_sink(recorder, self.calls.records())
         self._session_recorder = None
-        del recorder  # the WAV header is finalised when the port is destroyed
+        del recorder
         gc.collect()
+        _wait_wav_finalised(self._session_path)
         return True
 
     def _teardown_audio(self) -> None:
@@ -227,3 +234,24 @@ class SipEngine(QObject):
     def require_running(self) -> None:
         if not self._running:
             raise SipError("the SIP engine is not running")
+
+
+def _wait_wav_finalised(path: Path, timeout: float = 1.0) -> None:
+    """Wait until PJSIP has written the final WAV header.
+
+    Since PJSIP 2.13 the bridge removes ports on its clock thread, so the
+    recorder is destroyed (and its header patched) up to a tick after we drop
+    it; a caller told "stopped" must be able to read a complete file.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with path.open("rb") as fh:
+                header = fh.read(8)
+                size = path.stat().st_size
+        except OSError:
+            return
+        if len(header) == 8 and int.from_bytes(header[4:8], "little") == size - 8:
+            return
+        time.sleep(0.005)
+    log.warning("recording %s was not finalised in %.1f s", path, timeout)

@@ -1,0 +1,146 @@
+"""Automation API methods and events of the SIP engine (issue: foundation).
+
+Method and event names and parameters here are a contract documented in
+docs/automation.md: add to them, never rename.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from softphone import __version__
+from softphone.automation.jsonrpc import Params
+from softphone.automation.server import AutomationServer
+from softphone.core.calls import CallSnapshot
+from softphone.sip.accounts import AccountInfo, AccountSpec
+from softphone.sip.audio.devices import list_devices
+from softphone.sip.engine import SipEngine
+
+
+def install(server: AutomationServer, engine: SipEngine, quit_app: Callable[[], None]) -> None:
+    """Register the engine's methods on ``server`` and forward its events."""
+    calls = engine.calls
+    accounts = engine.accounts
+
+    def status(p: dict[str, Any]) -> Any:
+        Params(p, set())
+        return {"version": __version__, **engine.status()}
+
+    def account_register(p: dict[str, Any]) -> Any:
+        a = Params(p, {"uri", "registrar", "username", "password", "realm", "transport",
+                       "proxy", "expires", "srtp", "display_name"})
+        spec = AccountSpec(
+            uri=a.str("uri"), registrar=a.str("registrar", ""), username=a.str("username", ""),
+            password=a.str("password", ""), realm=a.str("realm", "*"),
+            transport=a.str("transport", "udp").lower(), proxy=a.str("proxy", ""),
+            expires=a.int("expires", 300), srtp=a.str("srtp", "off"),
+            display_name=a.str("display_name", ""),
+        )
+        engine.pump.kick()
+        return {"account_id": accounts.register(spec)}
+
+    def account_id_method(action: Callable[[str], None]) -> Callable[[dict[str, Any]], Any]:
+        def method(p: dict[str, Any]) -> Any:
+            action(Params(p, {"account_id"}).str("account_id"))
+            engine.pump.kick()
+            return {}
+        return method
+
+    def account_list(p: dict[str, Any]) -> Any:
+        Params(p, set())
+        return {"accounts": [i.to_json() for i in accounts.infos()]}
+
+    def call_make(p: dict[str, Any]) -> Any:
+        a = Params(p, {"uri", "headers", "account_id"})
+        engine.pump.kick()
+        call_id = calls.make_call(a.str("uri"), a.opt_str("account_id"), a.dict("headers"))
+        return {"call_id": call_id}
+
+    def call_method(action: Callable[[str], object]) -> Callable[[dict[str, Any]], Any]:
+        def method(p: dict[str, Any]) -> Any:
+            action(Params(p, {"call_id"}).str("call_id"))
+            engine.pump.kick()
+            return {}
+        return method
+
+    def call_reject(p: dict[str, Any]) -> Any:
+        a = Params(p, {"call_id", "code"})
+        calls.reject(a.str("call_id"), a.int("code", 486))
+        engine.pump.kick()
+        return {}
+
+    def call_mute(p: dict[str, Any]) -> Any:
+        a = Params(p, {"call_id", "muted"})
+        calls.set_mute(a.str("call_id"), a.bool("muted", True))
+        return {}
+
+    def call_dtmf(p: dict[str, Any]) -> Any:
+        a = Params(p, {"call_id", "digits"})
+        method = calls.send_dtmf(a.str("call_id"), a.str("digits"))
+        engine.pump.kick()
+        return {"method": method}
+
+    def call_list(p: dict[str, Any]) -> Any:
+        Params(p, set())
+        return {"calls": [c.to_json() for c in calls.snapshots()]}
+
+    def recording_start(p: dict[str, Any]) -> Any:
+        path = Path(Params(p, {"path"}).str("path")).expanduser()
+        engine.start_recording(path)
+        return {"path": str(path)}
+
+    def recording_stop(p: dict[str, Any]) -> Any:
+        Params(p, set())
+        return {"stopped": engine.stop_recording()}
+
+    def audio_devices(p: dict[str, Any]) -> Any:
+        Params(p, set())
+        return {"mode": engine.audio_mode,
+                "devices": [d.to_json() for d in list_devices()]}
+
+    def app_quit(p: dict[str, Any]) -> Any:
+        Params(p, set())
+        quit_app()
+        return {"quitting": True}
+
+    for name, handler in {
+        "status": status,
+        "account.register": account_register,
+        "account.unregister": account_id_method(accounts.unregister),
+        "account.reregister": account_id_method(accounts.reregister),
+        "account.remove": account_id_method(accounts.remove),
+        "account.list": account_list,
+        "call.make": call_make,
+        "call.answer": call_method(calls.answer),
+        "call.reject": call_reject,
+        "call.hangup": call_method(calls.hangup),
+        "call.hold": call_method(calls.hold),
+        "call.resume": call_method(calls.resume),
+        "call.mute": call_mute,
+        "call.dtmf": call_dtmf,
+        "call.list": call_list,
+        "recording.start": recording_start,
+        "recording.stop": recording_stop,
+        "audio.devices": audio_devices,
+        "app.quit": app_quit,
+    }.items():
+        server.register(name, handler)
+
+    def on_registration(info: AccountInfo) -> None:
+        server.emit_event("registration", info.to_json())
+
+    def on_call_state(snap: CallSnapshot) -> None:
+        server.emit_event("call.state", snap.to_json())
+
+    def on_call_changed(snap: CallSnapshot) -> None:
+        server.emit_event("call.updated", snap.to_json())
+
+    def on_dtmf(call_id: str, digit: str, method: str) -> None:
+        server.emit_event("call.dtmf", {"call_id": call_id, "digit": digit, "method": method})
+
+    accounts.registration_changed.connect(on_registration)
+    calls.call_state.connect(on_call_state)
+    calls.call_changed.connect(on_call_changed)
+    calls.dtmf_received.connect(on_dtmf)

@@ -1,0 +1,117 @@
+"""The ``softphone`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from softphone import APP_NAME, __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=APP_NAME,
+        description="A SIP softphone for contact-center agents.",
+    )
+    parser.add_argument("--version", action="store_true", help="print versions and exit")
+    parser.add_argument("--headless", action="store_true",
+                        help="run without widgets, driven by the automation API")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="directory for api.json and per-instance state")
+    parser.add_argument("--api-port", type=int, metavar="N",
+                        help="serve the automation API on 127.0.0.1:N (0 = any free port); "
+                             "on by default in headless mode")
+    sip = parser.add_argument_group("SIP")
+    sip.add_argument("--sip-bind", default="127.0.0.1", metavar="ADDR",
+                     help="local address for SIP and RTP (default 127.0.0.1)")
+    sip.add_argument("--sip-port", type=int, metavar="N",
+                     help="local SIP port, UDP and TCP (0 = any free port; default 5060, "
+                          "or a free port when 5060 is taken)")
+    sip.add_argument("--sip-user", default="agent", metavar="NAME",
+                     help="user part of the local account's URI (default agent)")
+    sip.add_argument("--sip-trace", action="store_true", help="log every SIP message")
+    audio = parser.add_argument_group("audio")
+    audio.add_argument("--audio-in", type=Path, metavar="FILE.wav",
+                       help="play this WAV (looped) as the microphone")
+    audio.add_argument("--audio-out", type=Path, metavar="FILE.wav",
+                       help="record what the agent hears into this WAV")
+    audio.add_argument("--null-audio", action="store_true",
+                       help="use no sound device at all")
+    audio.add_argument("--mic", metavar="NAME", help="microphone device name")
+    audio.add_argument("--speaker", metavar="NAME", help="speaker/headset device name")
+    audio.add_argument("--ringer", metavar="NAME", help="device the ringtone plays on")
+    audio.add_argument("--list-audio-devices", action="store_true",
+                       help="list sound devices and exit")
+    parser.add_argument("--log-level", default="INFO",
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.version:
+        from softphone.sip.endpoint import pjsip_version
+
+        print(f"{APP_NAME} {__version__} (PJSIP {pjsip_version()})")
+        return 0
+    if args.list_audio_devices:
+        from softphone.sip.audio.devices import list_devices
+
+        devices = list_devices()
+        if not devices:
+            print("no sound devices found (calls will use the null audio device)")
+        for dev in devices:
+            kinds = ", ".join(
+                k for k, n in (("in", dev.max_input_channels), ("out", dev.max_output_channels))
+                if n
+            )
+            print(f"{dev.index:3d}  {dev.name}  [{dev.host_api}; {kinds}]")
+        return 0
+    return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from softphone.core.errors import StartupError
+    from softphone.logs import setup_logging
+    from softphone.runtime import RuntimeOptions
+    from softphone.sip.config import AudioConfig, EngineConfig
+
+    setup_logging(args.log_level)
+    for option, path in (("--audio-in", args.audio_in),):
+        if path is not None and not path.is_file():
+            print(f"{APP_NAME}: {option}: no such file: {path}", file=sys.stderr)
+            return 2
+    engine = EngineConfig(
+        bind_address=args.sip_bind,
+        sip_port=5060 if args.sip_port is None else args.sip_port,
+        port_fallback=args.sip_port is None,
+        local_user=args.sip_user,
+        sip_trace=args.sip_trace,
+        audio=AudioConfig(
+            input_file=args.audio_in, output_file=args.audio_out,
+            use_soundcard=not args.null_audio, capture_device=args.mic,
+            playback_device=args.speaker, ringer_device=args.ringer,
+        ),
+    )
+    profile = args.profile or _default_profile()
+    api_port = args.api_port if args.api_port is not None else (0 if args.headless else None)
+    options = RuntimeOptions(profile=profile, api_port=api_port, engine=engine)
+    try:
+        if args.headless:
+            from softphone.runtime import run_headless
+
+            return run_headless(options)
+        from softphone.gui import run_gui
+
+        return run_gui(options)
+    except StartupError as exc:
+        print(f"{APP_NAME}: {exc}", file=sys.stderr)
+        return 2
+
+
+def _default_profile() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_state_dir(APP_NAME, appauthor=False))

@@ -1,0 +1,49 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers.instance import HeadlessInstance
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+class InstanceFactory:
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.instances: list[HeadlessInstance] = []
+
+    def __call__(self, name: str, **kwargs: Any) -> HeadlessInstance:
+        inst = HeadlessInstance(self.base, name, **kwargs)
+        self.instances.append(inst)
+        return inst.start()
+
+    def cleanup(self) -> list[str]:
+        problems = []
+        for inst in self.instances:
+            if inst.proc is not None and inst.proc.poll() is None:
+                try:
+                    code = inst.stop()
+                except RuntimeError as exc:
+                    problems.append(str(exc))
+                    continue
+                if code != 0:
+                    problems.append(f"{inst.name} exited with {code}:\n{inst.log_text()[-2000:]}")
+        return problems
+
+
+@pytest.fixture
+def softphones(tmp_path: Path) -> Iterator[InstanceFactory]:
+    """Start headless softphone processes; each is shut down cleanly afterwards
+    and the test fails if one did not exit with status 0."""
+    factory = InstanceFactory(tmp_path)
+    yield factory
+    problems = factory.cleanup()
+    if problems:
+        pytest.fail("\n".join(problems))
