@@ -32,6 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     sip.add_argument("--sip-user", default="agent", metavar="NAME",
                      help="user part of the local account's URI (default agent)")
     sip.add_argument("--sip-trace", action="store_true", help="log every SIP message")
+    sip.add_argument("--tls-ca-file", type=Path, metavar="FILE",
+                     help="PEM file of CA certificates trusted for TLS registrars and proxies")
+    sip.add_argument("--tls-no-verify", action="store_true",
+                     help="do not verify the TLS server's certificate (testing only)")
     audio = parser.add_argument_group("audio")
     audio.add_argument("--audio-in", type=Path, metavar="FILE.wav",
                        help="play this WAV (looped) as the microphone")
@@ -79,7 +83,7 @@ def _run(args: argparse.Namespace) -> int:
     from softphone.sip.config import AudioConfig, EngineConfig
 
     setup_logging(args.log_level)
-    for option, path in (("--audio-in", args.audio_in),):
+    for option, path in (("--audio-in", args.audio_in), ("--tls-ca-file", args.tls_ca_file)):
         if path is not None and not path.is_file():
             print(f"{APP_NAME}: {option}: no such file: {path}", file=sys.stderr)
             return 2
@@ -89,6 +93,8 @@ def _run(args: argparse.Namespace) -> int:
         port_fallback=args.sip_port is None,
         local_user=args.sip_user,
         sip_trace=args.sip_trace,
+        tls_ca_file=args.tls_ca_file,
+        tls_verify_server=not args.tls_no_verify,
         audio=AudioConfig(
             input_file=args.audio_in, output_file=args.audio_out,
             use_soundcard=not args.null_audio, capture_device=args.mic,

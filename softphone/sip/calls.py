@@ -196,6 +196,9 @@ class CallManager(QObject):
         extra = validate_extra_headers(headers or {})
         account_id = account_id or self._accounts.default_account_id()
         acc = self._accounts.get(account_id)
+        # Hold the others first: the new call must not be in the registry
+        # before pjsua has given it an id.
+        self._hold_others(None)
         call_id = self._ids.new("call")
         call = SipCall(self, call_id, acc)
         rec = CallRecord(call_id, account_id, CallDirection.OUTBOUND, call,
@@ -209,7 +212,6 @@ class CallManager(QObject):
             h.hName = name
             h.hValue = value
             prm.txOption.headers.append(h)
-        self._hold_others(call_id)
         try:
             call.makeCall(str(target), prm)
         except pj.Error as exc:
@@ -336,7 +338,7 @@ class CallManager(QObject):
         if rec.state != CallState.CONFIRMED:
             raise InvalidStateError(f"cannot {what} call {rec.call_id}: it is {rec.state}")
 
-    def _hold_others(self, keep: str) -> None:
+    def _hold_others(self, keep: str | None) -> None:
         if not self.auto_hold:
             return
         for other in self._calls.values():
@@ -352,7 +354,9 @@ class CallManager(QObject):
         self.call_changed.emit(rec.snapshot())
 
     def _emit_state(self, rec: CallRecord) -> None:
-        key = (rec.state, rec.status_code)
+        # The status code only distinguishes early states (180 vs 183); an
+        # incoming call reported again by pjsua with 180 is the same event.
+        key = (rec.state, rec.status_code if rec.state == CallState.EARLY else 0)
         if rec.emitted == key:
             return
         rec.emitted = key

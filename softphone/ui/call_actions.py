@@ -1,0 +1,50 @@
+"""Which call actions make sense for a call in a given state (no Qt here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from softphone.core.calls import CallDirection, CallSnapshot, CallState, HoldState
+
+RINGING = (CallState.INCOMING, CallState.EARLY)
+
+
+@dataclass(frozen=True)
+class CallActions:
+    """Enabled flags (and toggle states) of the per-call controls.
+
+    Attributes:
+        answer / reject: a ringing inbound call.
+        hangup: any call not yet ended (cancel, decline or end).
+        hold: the call is up, so hold/resume can be sent.
+        held: the agent has the call on hold (the Hold toggle is down).
+        mute: the call is not ended (muting before the answer is allowed).
+        muted: the agent's microphone is cut from this call.
+        dtmf: digits go to the call rather than into the number entry.
+    """
+
+    answer: bool = False
+    reject: bool = False
+    hangup: bool = False
+    hold: bool = False
+    held: bool = False
+    mute: bool = False
+    muted: bool = False
+    dtmf: bool = False
+
+
+def actions_for(snap: CallSnapshot | None) -> CallActions:
+    if snap is None or snap.state == CallState.DISCONNECTED:
+        return CallActions()
+    ringing = snap.direction == CallDirection.INBOUND and snap.state in RINGING
+    confirmed = snap.state == CallState.CONFIRMED
+    return CallActions(
+        answer=ringing,
+        reject=ringing,
+        hangup=True,
+        hold=confirmed,
+        held=snap.hold in (HoldState.LOCAL, HoldState.BOTH),
+        mute=True,
+        muted=snap.muted,
+        dtmf=confirmed,
+    )
