@@ -32,18 +32,18 @@ def install(server: AutomationServer, engine: SipEngine, quit_app: Callable[[], 
         a = Params(p, {"uri", "registrar", "username", "password", "realm", "transport",
                        "proxy", "expires", "srtp", "display_name"})
         spec = AccountSpec(
-            uri=a.str("uri"), registrar=a.str("registrar", ""), username=a.str("username", ""),
-            password=a.str("password", ""), realm=a.str("realm", "*"),
-            transport=a.str("transport", "udp").lower(), proxy=a.str("proxy", ""),
-            expires=a.int("expires", 300), srtp=a.str("srtp", "off"),
-            display_name=a.str("display_name", ""),
+            uri=a.text("uri"), registrar=a.text("registrar", ""), username=a.text("username", ""),
+            password=a.text("password", ""), realm=a.text("realm", "*"),
+            transport=a.text("transport", "udp").lower(), proxy=a.text("proxy", ""),
+            expires=a.integer("expires", 300), srtp=a.text("srtp", "off"),
+            display_name=a.text("display_name", ""),
         )
         engine.pump.kick()
         return {"account_id": accounts.register(spec)}
 
     def account_id_method(action: Callable[[str], None]) -> Callable[[dict[str, Any]], Any]:
         def method(p: dict[str, Any]) -> Any:
-            action(Params(p, {"account_id"}).str("account_id"))
+            action(Params(p, {"account_id"}).text("account_id"))
             engine.pump.kick()
             return {}
         return method
@@ -55,39 +55,41 @@ def install(server: AutomationServer, engine: SipEngine, quit_app: Callable[[], 
     def call_make(p: dict[str, Any]) -> Any:
         a = Params(p, {"uri", "headers", "account_id"})
         engine.pump.kick()
-        call_id = calls.make_call(a.str("uri"), a.opt_str("account_id"), a.dict("headers"))
+        call_id = calls.make_call(a.text("uri"), a.opt_text("account_id"), a.mapping("headers"))
         return {"call_id": call_id}
 
     def call_method(action: Callable[[str], object]) -> Callable[[dict[str, Any]], Any]:
         def method(p: dict[str, Any]) -> Any:
-            action(Params(p, {"call_id"}).str("call_id"))
+            action(Params(p, {"call_id"}).text("call_id"))
             engine.pump.kick()
             return {}
         return method
 
     def call_reject(p: dict[str, Any]) -> Any:
         a = Params(p, {"call_id", "code"})
-        calls.reject(a.str("call_id"), a.int("code", 486))
+        calls.reject(a.text("call_id"), a.integer("code", 486))
         engine.pump.kick()
         return {}
 
     def call_mute(p: dict[str, Any]) -> Any:
         a = Params(p, {"call_id", "muted"})
-        calls.set_mute(a.str("call_id"), a.bool("muted", True))
+        calls.set_mute(a.text("call_id"), a.flag("muted", True))
         return {}
 
     def call_dtmf(p: dict[str, Any]) -> Any:
         a = Params(p, {"call_id", "digits"})
-        method = calls.send_dtmf(a.str("call_id"), a.str("digits"))
+        method = calls.send_dtmf(a.text("call_id"), a.text("digits"))
         engine.pump.kick()
         return {"method": method}
 
     def call_list(p: dict[str, Any]) -> Any:
         Params(p, set())
-        return {"calls": [c.to_json() for c in calls.snapshots()]}
+        # The INVITE's headers are listed here (not in events) for support staff
+        # checking what a server or CRM attached to a call.
+        return {"calls": [{**c.to_json(), "headers": c.headers} for c in calls.snapshots()]}
 
     def recording_start(p: dict[str, Any]) -> Any:
-        path = Path(Params(p, {"path"}).str("path")).expanduser()
+        path = Path(Params(p, {"path"}).text("path")).expanduser()
         engine.start_recording(path)
         return {"path": str(path)}
 

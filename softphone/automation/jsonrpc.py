@@ -109,7 +109,7 @@ class Params:
             raise RpcError(INVALID_PARAMS, f"unknown parameter(s): {', '.join(sorted(unknown))}")
         self._p = params
 
-    def str(self, name: str, default: str | None = None) -> str:
+    def text(self, name: str, default: str | None = None) -> str:
         value = self._p.get(name, default)
         if value is None:
             raise RpcError(INVALID_PARAMS, f"missing parameter {name!r}")
@@ -117,12 +117,12 @@ class Params:
             raise RpcError(INVALID_PARAMS, f"parameter {name!r} must be a string")
         return value
 
-    def opt_str(self, name: str) -> str | None:
+    def opt_text(self, name: str) -> str | None:
         if self._p.get(name) is None:
             return None
-        return self.str(name)
+        return self.text(name)
 
-    def int(self, name: str, default: int | None = None) -> int:
+    def integer(self, name: str, default: int | None = None) -> int:
         value = self._p.get(name, default)
         if value is None:
             raise RpcError(INVALID_PARAMS, f"missing parameter {name!r}")
@@ -130,13 +130,13 @@ class Params:
             raise RpcError(INVALID_PARAMS, f"parameter {name!r} must be an integer")
         return value
 
-    def bool(self, name: str, default: bool | None = None) -> bool:
+    def flag(self, name: str, default: bool | None = None) -> bool:
         value = self._p.get(name, default)
         if not isinstance(value, bool):
             raise RpcError(INVALID_PARAMS, f"parameter {name!r} must be true or false")
         return value
 
-    def dict(self, name: str) -> dict[str, Any]:
+    def mapping(self, name: str) -> dict[str, Any]:
         value = self._p.get(name, {})
         if value is None:
             return {}

@@ -48,7 +48,9 @@ def validate_extra_headers(headers: object) -> dict[str, str]:
         if not isinstance(value, str):
             raise InvalidParamsError(f"header {name!r} must have a string value")
         if len(value) > MAX_HEADER_VALUE:
-            raise InvalidParamsError(f"header {name!r} is longer than {MAX_HEADER_VALUE} characters")
+            raise InvalidParamsError(
+                f"header {name!r} is longer than {MAX_HEADER_VALUE} characters"
+            )
         if any(ch in value for ch in "\r\n\x00"):
             raise InvalidParamsError(f"header {name!r} contains a line break or NUL")
         out[name] = value

@@ -92,7 +92,9 @@ def parse_sip_uri(text: str, *, default_scheme: str = "sip") -> SipUri:
     raw = f"{scheme.lower()}:{rest}"
     match = _URI_RE.match(raw)
     if not match:
-        raise InvalidUriError(f"{_shown(text)} is not a valid SIP URI (expected sip:user@host[:port])")
+        raise InvalidUriError(
+            f"{_shown(text)} is not a valid SIP URI (expected sip:user@host[:port])"
+        )
     port = int(match["port"]) if match["port"] else None
     if port is not None and not 0 < port < 65536:
         raise InvalidUriError(f"port {port} in {_shown(text)} is out of range 1-65535")

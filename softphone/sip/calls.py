@@ -33,9 +33,9 @@ from softphone.core.errors import (
     SipError,
 )
 from softphone.core.ids import IdFactory
+from softphone.core.sip_headers import parse_message_headers, validate_extra_headers
 from softphone.core.sip_uri import parse_sip_uri
 from softphone.sip.guard import guarded
-from softphone.core.sip_headers import parse_message_headers, validate_extra_headers
 from softphone.sip.media import AudioRouter
 
 if TYPE_CHECKING:

@@ -55,8 +55,8 @@ def test_two_calls_at_once_with_auto_hold(softphones: InstanceFactory, tone_file
     a = softphones("alice", audio_in=tone_files[TONE_A], audio_out=softphones.base / "a.wav")
     b = softphones("bob", audio_in=tone_files[TONE_B], audio_out=softphones.base / "b.wav")
     c = softphones("carol", audio_in=tone_files[TONE_C], audio_out=softphones.base / "c.wav")
-    b_to_a, a_from_b = connect(b, a)
-    c_to_a, a_from_c = connect(c, a)
+    _, a_from_b = connect(b, a)
+    _, a_from_c = connect(c, a)
     api(a).wait_event("call.updated",
                       lambda e: e["call_id"] == a_from_b and e["hold"] == "local")
     calls = {x["call_id"]: x for x in api(a).call("call.list")["calls"]}

@@ -38,7 +38,7 @@ def rms_dbfs(samples: np.ndarray) -> float:
     if samples.size == 0:
         return -200.0
     rms = float(np.sqrt(np.mean(samples**2)))
-    return 20 * np.log10(max(rms, 1e-10))
+    return float(20 * np.log10(max(rms, 1e-10)))
 
 
 def tone_level(samples: np.ndarray, rate: int, freq: float, bandwidth: float = 25.0) -> float:
@@ -50,7 +50,7 @@ def tone_level(samples: np.ndarray, rate: int, freq: float, bandwidth: float = 2
     freqs = np.fft.rfftfreq(samples.size, 1 / rate)
     band = (freqs > freq - bandwidth) & (freqs < freq + bandwidth)
     amplitude = float(np.sqrt(np.sum(spectrum[band] ** 2)))
-    return 20 * np.log10(max(amplitude / np.sqrt(2), 1e-10))
+    return float(20 * np.log10(max(amplitude / np.sqrt(2), 1e-10)))
 
 
 def analyse(path: Path, freqs: list[float], skip: float = 0.2) -> dict[float, float]:
