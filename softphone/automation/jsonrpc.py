@@ -23,6 +23,7 @@ APP_ERROR_CODES = {
     "invalid_uri": -32005,
     "invalid_params": INVALID_PARAMS,
     "startup_error": -32006,
+    "transfer_not_allowed": -32007,
     "error": -32000,
 }
 

@@ -48,6 +48,9 @@ class CallSnapshot:
         started_at: monotonic time the call was created.
         connected_at: monotonic time it was confirmed, if it was.
         headers: selected headers of the initial INVITE (incoming calls).
+        queued: waiting (182 Queued) for the agent to become Available.
+        handed_off: being transferred unsupervised; the agent is out of it.
+        pop: the screen pop as a flat object of strings.
     """
 
     call_id: str
@@ -64,6 +67,9 @@ class CallSnapshot:
     started_at: float = 0.0
     connected_at: float | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    queued: bool = False
+    handed_off: bool = False
+    pop: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -78,13 +84,25 @@ class CallSnapshot:
             "hold": self.hold.value,
             "muted": self.muted,
             "media_active": self.media_active,
+            "queued": self.queued,
+            "handed_off": self.handed_off,
         }
 
 
 def split_name_addr(value: str) -> tuple[str, str]:
-    """Split ``"Name" <sip:uri>`` into (name, uri); untrusted text, no decoding."""
+    """Split ``"Name" <sip:uri>;tag=x`` into (name, uri); untrusted text, no decoding."""
     value = value.strip()
-    if "<" in value and value.endswith(">"):
-        name, _, uri = value.rpartition("<")
-        return name.strip().strip('"').strip(), uri[:-1].strip()
-    return "", value
+    name = ""
+    rest = value
+    if value.startswith('"'):
+        i, chars = 1, []
+        while i < len(value) and value[i] != '"':
+            if value[i] == "\\" and i + 1 < len(value):
+                i += 1
+            chars.append(value[i])
+            i += 1
+        name, rest = "".join(chars), value[i + 1:]
+    if "<" in rest and ">" in rest.split("<", 1)[1]:
+        before, _, after = rest.partition("<")
+        return (name or before.strip()), after.split(">", 1)[0].strip()
+    return name, rest.split(";", 1)[0].strip()

@@ -39,3 +39,9 @@ class StartupError(SoftphoneError):
     """The engine could not start (port in use, no transport...)."""
 
     code = "startup_error"
+
+
+class TransferNotAllowedError(SoftphoneError):
+    """The transfer breaks a rule (e.g. unsupervised to an external number)."""
+
+    code = "transfer_not_allowed"

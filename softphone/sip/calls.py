@@ -4,7 +4,8 @@ Rules this module keeps (each was a crash or a dropped call in practice):
 the last Python reference to a live ``pj.Call`` hangs it up, so every call
 lives in ``CallManager._calls`` until it is DISCONNECTED; a call is never
 deleted inside its own callback, only on a later loop pass; ``getInfo()`` is
-bound to a name before its fields are read.
+bound to a name before its fields are read, and never called on a call that
+pjsua has not given an id yet (that is a C assert).
 """
 
 from __future__ import annotations
@@ -13,28 +14,24 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import pjsua2 as pj
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from softphone.core.calls import (
-    CallDirection,
-    CallSnapshot,
-    CallState,
-    HoldState,
-    split_name_addr,
-)
-from softphone.core.errors import (
-    InvalidParamsError,
-    InvalidStateError,
-    NotFoundError,
-    SipError,
-)
+from softphone.core.calls import CallDirection, CallSnapshot, CallState, split_name_addr
+from softphone.core.errors import InvalidParamsError, InvalidStateError, NotFoundError, SipError
 from softphone.core.ids import IdFactory
+from softphone.core.screen_pop import (
+    DEFAULT_HEADER_PREFIX,
+    ScreenPop,
+    outgoing_headers,
+    pop_from_headers,
+    transfer_kind,
+)
 from softphone.core.sip_headers import parse_message_headers, validate_extra_headers
 from softphone.core.sip_uri import parse_sip_uri
+from softphone.sip.call_record import CallRecord
 from softphone.sip.guard import guarded
 from softphone.sip.media import AudioRouter
 
@@ -56,6 +53,7 @@ DTMF_METHODS = {
     pj.PJSUA_DTMF_METHOD_RFC2833: "rfc4733",
     pj.PJSUA_DTMF_METHOD_SIP_INFO: "sip_info",
 }
+QUEUED = 182
 
 
 class SipCall(pj.Call):  # type: ignore[misc]
@@ -66,6 +64,7 @@ class SipCall(pj.Call):  # type: ignore[misc]
         super().__init__(acc, pj_call_id)
         self.manager = manager
         self.call_id = call_id
+        self.account = acc
 
     @guarded
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
@@ -79,68 +78,18 @@ class SipCall(pj.Call):  # type: ignore[misc]
     def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
         self.manager._on_dtmf(self, str(prm.digit), DTMF_METHODS.get(prm.method, "unknown"))
 
+    @guarded
+    def onCallTransferRequest(self, prm: pj.OnCallTransferRequestParam) -> None:
+        self.manager._on_transfer_request(self, prm)
 
-@dataclass
-class CallRecord:
-    """Our bookkeeping for one call; the snapshot handed out is built from it."""
+    @guarded
+    def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:
+        self.manager.transfer_status.emit(self.call_id, int(prm.statusCode), str(prm.reason),
+                                          bool(prm.finalNotify))
 
-    call_id: str
-    account_id: str
-    direction: CallDirection
-    pj_call: SipCall | None
-    remote_uri: str = ""
-    remote_name: str = ""
-    state: CallState = CallState.CALLING
-    status_code: int = 0
-    reason: str = ""
-    local_hold: bool = False
-    remote_hold: bool = False
-    muted: bool = False
-    media_active: bool = False
-    started_at: float = field(default_factory=time.monotonic)
-    connected_at: float | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    emitted: tuple[CallState, int] | None = None
-
-    # -- RoutedCall protocol --
-    def audio_media(self) -> pj.AudioMedia | None:
-        call = self.pj_call
-        if call is None or self.state == CallState.DISCONNECTED:
-            return None
-        try:
-            ci = call.getInfo()
-            for index, media in enumerate(ci.media):
-                if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status in (
-                    pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD
-                ):
-                    return call.getAudioMedia(index)
-        except pj.Error:
-            return None
-        return None
-
-    def hears(self) -> bool:
-        # An outgoing call in early state plays the far end's ringback; an
-        # incoming ringing call must not let the agent hear the caller yet.
-        if self.local_hold:
-            return False
-        if self.state == CallState.CONFIRMED:
-            return True
-        return self.state == CallState.EARLY and self.direction == CallDirection.OUTBOUND
-
-    def speaks(self) -> bool:
-        return self.state == CallState.CONFIRMED and not self.muted and not self.local_hold
-
-    def snapshot(self) -> CallSnapshot:
-        hold = (HoldState.BOTH if self.local_hold and self.remote_hold else
-                HoldState.LOCAL if self.local_hold else
-                HoldState.REMOTE if self.remote_hold else HoldState.NONE)
-        return CallSnapshot(
-            call_id=self.call_id, account_id=self.account_id, direction=self.direction,
-            state=self.state, remote_uri=self.remote_uri, remote_name=self.remote_name,
-            status_code=self.status_code, reason=self.reason, hold=hold, muted=self.muted,
-            media_active=self.media_active, started_at=self.started_at,
-            connected_at=self.connected_at, headers=dict(self.headers),
-        )
+    @guarded
+    def onCallReplaced(self, prm: pj.OnCallReplacedParam) -> None:
+        self.manager._on_replaced(self, prm)
 
 
 class CallManager(QObject):
@@ -148,20 +97,33 @@ class CallManager(QObject):
 
     Signals:
         call_state(CallSnapshot): a state transition (deduplicated: pjsua also
-            reports "incoming" on its own, which must not look like a new call).
-        call_changed(CallSnapshot): any change (state, hold, mute, media).
-        incoming_call(CallSnapshot): a new inbound call is ringing.
+            reports "incoming" on its own, which must not look like a new call;
+            a queued call is reported as "incoming" only when presented).
+        call_changed(CallSnapshot): any change (state, hold, mute, media, pop).
+        incoming_call(CallSnapshot): an inbound call is ringing at the agent.
+        call_queued(CallSnapshot): an inbound transferred call waits (182 Queued).
+        screen_pop(str, dict): call id, the call's screen pop (flat strings).
         dtmf_received(str, str, str): call id, digit, method.
+        transfer_status(str, int, str, bool): call id, status code, reason, final:
+            progress of a REFER we sent on that call.
+        call_replaced(str, str): old call id, new call id (attended transfer target).
 
     Attributes:
-        incoming_status: decides the first answer to a new inbound call
-            (180 to ring; later features may queue with 182 or refuse).
+        incoming_status: decides the first answer to a new inbound call: 180 to
+            ring, 182 to queue, or a final 4xx-6xx to refuse.
+        transfer_request_status: decides whether a REFER from the far end is
+            accepted (202) or refused (e.g. 403 for a domain not allowed).
+        header_prefix: prefix of the screen pop's X- headers.
     """
 
     call_state = Signal(object)
     call_changed = Signal(object)
     incoming_call = Signal(object)
+    call_queued = Signal(object)
+    screen_pop = Signal(str, dict)
     dtmf_received = Signal(str, str, str)
+    transfer_status = Signal(str, int, str, bool)
+    call_replaced = Signal(str, str)
 
     def __init__(self, accounts: AccountManager, router: AudioRouter, ids: IdFactory,
                  auto_hold: bool = True, parent: QObject | None = None) -> None:
@@ -170,8 +132,10 @@ class CallManager(QObject):
         self._router = router
         self._ids = ids
         self.auto_hold = auto_hold
+        self.header_prefix = DEFAULT_HEADER_PREFIX
         self._calls: dict[str, CallRecord] = {}
         self.incoming_status: Callable[[CallSnapshot], int] = lambda snap: 180
+        self.transfer_request_status: Callable[[CallSnapshot, str], int] = lambda s, uri: 202
         accounts.incoming_call_handler = self._on_incoming
 
     # -- queries ------------------------------------------------------------------
@@ -179,11 +143,17 @@ class CallManager(QObject):
     def get(self, call_id: str) -> CallRecord:
         rec = self._calls.get(call_id) if isinstance(call_id, str) else None
         if rec is None or rec.pj_call is None:
-            raise NotFoundError(f"no call {call_id!r}")
+            raise NotFoundError(f"no call {str(call_id)[:40]!r}")
         return rec
+
+    def find(self, call_id: str) -> CallRecord | None:
+        return self._calls.get(call_id)
 
     def snapshots(self) -> list[CallSnapshot]:
         return [r.snapshot() for r in self._calls.values() if r.state != CallState.DISCONNECTED]
+
+    def records(self) -> list[CallRecord]:
+        return list(self._calls.values())
 
     def count(self) -> int:
         return len(self._calls)
@@ -191,9 +161,12 @@ class CallManager(QObject):
     # -- operations ---------------------------------------------------------------
 
     def make_call(self, uri: str, account_id: str | None = None,
-                  headers: dict[str, str] | None = None) -> str:
+                  headers: dict[str, str] | None = None,
+                  pop: ScreenPop | None = None) -> str:
         target = parse_sip_uri(uri)
         extra = validate_extra_headers(headers or {})
+        if pop is not None:
+            extra.update(outgoing_headers(pop, self.header_prefix))
         account_id = account_id or self._accounts.default_account_id()
         acc = self._accounts.get(account_id)
         # Hold the others first: the new call must not be in the registry
@@ -202,7 +175,9 @@ class CallManager(QObject):
         call_id = self._ids.new("call")
         call = SipCall(self, call_id, acc)
         rec = CallRecord(call_id, account_id, CallDirection.OUTBOUND, call,
-                         remote_uri=str(target))
+                         remote_uri=str(target), pop=pop.copy() if pop else ScreenPop())
+        if not rec.pop.fields:
+            rec.pop = ScreenPop({"number": target.user or target.host})
         self._calls[call_id] = rec
         prm = pj.CallOpParam(True)
         prm.opt.audioCount = 1
@@ -226,12 +201,42 @@ class CallManager(QObject):
             CallState.INCOMING, CallState.EARLY
         ):
             raise InvalidStateError(f"call {call_id} is not ringing ({rec.state})")
+        if rec.queued:
+            raise InvalidStateError(f"call {call_id} is queued until you are Available")
         self._hold_others(call_id)
         prm = pj.CallOpParam(True)
         prm.statusCode = 200
         self._do(rec, "answer", lambda c: c.answer(prm))
 
-    def reject(self, call_id: str, code: int = 486) -> None:
+    def present(self, call_id: str) -> None:
+        """Ring a queued call at the agent (they became Available)."""
+        rec = self.get(call_id)
+        if not rec.queued:
+            return
+        prm = pj.CallOpParam()
+        prm.statusCode = 180
+        self._do(rec, "present", lambda c: c.answer(prm))
+        rec.queued = False
+        snap = rec.snapshot()
+        # Reported as "incoming" now, not when it arrived: a queued call has
+        # not been presented to the agent until this moment.
+        presented = CallSnapshot(**{**snap.__dict__, "state": CallState.INCOMING})
+        rec.emitted = (CallState.INCOMING, 0)
+        self.call_state.emit(presented)
+        self.call_changed.emit(snap)
+        self.incoming_call.emit(snap)
+        self.screen_pop.emit(call_id, rec.pop.to_json())
+
+    def refresh_queued(self, call_id: str) -> None:
+        """Send 182 again: proxies drop an INVITE with no response for ~3 min."""
+        rec = self.get(call_id)
+        if rec.queued:
+            prm = pj.CallOpParam()
+            prm.statusCode = QUEUED
+            prm.reason = "Queued"
+            self._do(rec, "refresh", lambda c: c.answer(prm))
+
+    def reject(self, call_id: str, code: int = 486, reason: str = "") -> None:
         rec = self.get(call_id)
         if rec.direction != CallDirection.INBOUND or rec.state not in (
             CallState.INCOMING, CallState.EARLY
@@ -241,6 +246,8 @@ class CallManager(QObject):
             raise InvalidParamsError("a rejection code must be between 400 and 699")
         prm = pj.CallOpParam()
         prm.statusCode = code
+        if reason:
+            prm.reason = reason
         self._do(rec, "reject", lambda c: c.hangup(prm))
 
     def hangup(self, call_id: str) -> None:
@@ -271,12 +278,24 @@ class CallManager(QObject):
         prm.opt.flag = pj.PJSUA_CALL_UNHOLD
         self._do(rec, "resume", lambda c: c.reinvite(prm))
         rec.local_hold = False
+        rec.hold_confirmed = False
         self._rebuild_and_notify(rec)
 
     def set_mute(self, call_id: str, muted: bool) -> None:
         rec = self.get(call_id)
         rec.muted = bool(muted)
         self._rebuild_and_notify(rec)
+
+    def set_handed_off(self, call_id: str, handed_off: bool) -> None:
+        rec = self.get(call_id)
+        rec.handed_off = handed_off
+        self._rebuild_and_notify(rec)
+
+    def set_pop(self, call_id: str, pop: ScreenPop) -> None:
+        rec = self.get(call_id)
+        rec.pop = pop
+        self.screen_pop.emit(call_id, pop.to_json())
+        self.call_changed.emit(rec.snapshot())
 
     def send_dtmf(self, call_id: str, digits: str) -> str:
         rec = self.get(call_id)
@@ -300,6 +319,19 @@ class CallManager(QObject):
                 raise SipError(f"could not send DTMF: {exc.reason}") from exc
             return "sip_info"
 
+    def refer(self, call_id: str, refer_to: str) -> None:
+        """Send a REFER (blind transfer) on ``call_id``; progress via transfer_status."""
+        rec = self.get(call_id)
+        self._do(rec, "transfer", lambda c: c.xfer(refer_to, pj.CallOpParam(True)))
+
+    def refer_replaces(self, call_id: str, consult_call_id: str) -> None:
+        """REFER ``call_id``'s far end to ``consult_call_id``'s with Replaces."""
+        rec = self.get(call_id)
+        consult = self.get(consult_call_id)
+        assert consult.pj_call is not None
+        target = consult.pj_call
+        self._do(rec, "transfer", lambda c: c.xferReplaces(target, pj.CallOpParam(True)))
+
     def hangup_all(self) -> None:
         for rec in list(self._calls.values()):
             if rec.pj_call is not None and rec.state != CallState.DISCONNECTED:
@@ -309,7 +341,8 @@ class CallManager(QObject):
                     log.exception("hangup of %s failed", rec.call_id)
 
     def all_disconnected(self) -> bool:
-        return all(r.state == CallState.DISCONNECTED for r in self._calls.values())
+        return all(r.state == CallState.DISCONNECTED or r.pj_call is None
+                   or r.pj_call.getId() == pj.PJSUA_INVALID_ID for r in self._calls.values())
 
     def drop_all(self) -> None:
         """Release every call object (shutdown, after all are disconnected)."""
@@ -319,9 +352,6 @@ class CallManager(QObject):
 
     def rebuild_audio(self) -> None:
         self._router.rebuild(self._calls.values())
-
-    def records(self) -> list[CallRecord]:
-        return list(self._calls.values())
 
     # -- helpers ------------------------------------------------------------------
 
@@ -343,7 +373,7 @@ class CallManager(QObject):
             return
         for other in self._calls.values():
             if (other.call_id != keep and other.state == CallState.CONFIRMED
-                    and not other.local_hold):
+                    and not other.local_hold and not other.handed_off):
                 try:
                     self.hold(other.call_id)
                 except Exception:
@@ -354,6 +384,9 @@ class CallManager(QObject):
         self.call_changed.emit(rec.snapshot())
 
     def _emit_state(self, rec: CallRecord) -> None:
+        if rec.queued and rec.state != CallState.DISCONNECTED:
+            self.call_changed.emit(rec.snapshot())
+            return
         # The status code only distinguishes early states (180 vs 183); an
         # incoming call reported again by pjsua with 180 is the same event.
         key = (rec.state, rec.status_code if rec.state == CallState.EARLY else 0)
@@ -364,6 +397,9 @@ class CallManager(QObject):
         self.call_state.emit(snap)
         self.call_changed.emit(snap)
 
+    def _register(self, rec: CallRecord) -> None:
+        self._calls[rec.call_id] = rec
+
     # -- callbacks ----------------------------------------------------------------
 
     def _on_incoming(self, acc: SipAccount, pj_call_id: int, invite: str) -> None:
@@ -371,21 +407,31 @@ class CallManager(QObject):
         call = SipCall(self, call_id, acc, pj_call_id)
         ci = call.getInfo()
         name, _ = split_name_addr(str(ci.remoteUri))
+        headers = parse_message_headers(invite)
         rec = CallRecord(call_id, acc.account_id, CallDirection.INBOUND, call,
                          remote_uri=str(ci.remoteUri), remote_name=name,
-                         state=CallState.INCOMING, headers=parse_message_headers(invite))
-        self._calls[call_id] = rec
+                         state=CallState.INCOMING, headers=headers,
+                         pop=pop_from_headers(headers, self.header_prefix),
+                         transfer_kind=transfer_kind(headers))
+        self._register(rec)
         status = self.incoming_status(rec.snapshot())
+        rec.queued = status == QUEUED
         prm = pj.CallOpParam()
         prm.statusCode = status
+        if status == QUEUED:
+            prm.reason = "Queued"
         try:
             call.answer(prm)
         except pj.Error:
             log.exception("could not answer %s with %s", call_id, status)
         if status >= 300:
             return
+        if rec.queued:
+            self.call_queued.emit(rec.snapshot())
+            return
         self._emit_state(rec)
         self.incoming_call.emit(rec.snapshot())
+        self.screen_pop.emit(call_id, rec.pop.to_json())
 
     def _on_call_state(self, call: SipCall) -> None:
         rec = self._calls.get(call.call_id)
@@ -403,6 +449,7 @@ class CallManager(QObject):
             rec.remote_name = split_name_addr(rec.remote_uri)[0]
         if state == CallState.CONFIRMED and rec.connected_at is None:
             rec.connected_at = time.monotonic()
+            rec.talked = True
         if state == CallState.DISCONNECTED:
             rec.media_active = False
         self._emit_state(rec)
@@ -426,11 +473,52 @@ class CallManager(QObject):
         rec.remote_hold = pj.PJSUA_CALL_MEDIA_REMOTE_HOLD in statuses
         if pj.PJSUA_CALL_MEDIA_LOCAL_HOLD in statuses:
             rec.local_hold = True
+            rec.hold_confirmed = True
         self._rebuild_and_notify(rec)
 
     def _on_dtmf(self, call: SipCall, digit: str, method: str) -> None:
         if call.call_id in self._calls:
             self.dtmf_received.emit(call.call_id, digit, method)
+
+    def _on_transfer_request(self, call: SipCall, prm: pj.OnCallTransferRequestParam) -> None:
+        """The far end asks us (the transferee) to call someone else."""
+        rec = self._calls.get(call.call_id)
+        if rec is None:
+            prm.statusCode = 500
+            return
+        dst = str(prm.dstUri)
+        status = self.transfer_request_status(rec.snapshot(), dst)
+        if status >= 300:
+            log.warning("refusing a REFER on %s to %s (%s)", rec.call_id, dst[:120], status)
+            prm.statusCode = status
+            return
+        call_id = self._ids.new("call")
+        new_call = SipCall(self, call_id, call.account)
+        _, target = split_name_addr(dst)
+        self._register(CallRecord(call_id, rec.account_id, CallDirection.OUTBOUND, new_call,
+                                  remote_uri=target.split("?")[0], pop=rec.pop.copy()))
+        # pjsua connects the new call by itself: without a Python object set
+        # here it has no handle and no audio.
+        prm.newCall = new_call
+
+    def _on_replaced(self, call: SipCall, prm: pj.OnCallReplacedParam) -> None:
+        """An INVITE with Replaces took over ``call`` (we are the transfer target)."""
+        old = self._calls.get(call.call_id)
+        call_id = self._ids.new("call")
+        new_call = SipCall(self, call_id, call.account, int(prm.newCallId))
+        ci = new_call.getInfo()
+        rec = CallRecord(call_id, old.account_id if old else call.account.account_id,
+                         CallDirection.INBOUND, new_call, remote_uri=str(ci.remoteUri),
+                         remote_name=split_name_addr(str(ci.remoteUri))[0],
+                         state=CallState.CONNECTING,
+                         # The customer's screen pop came with the consult call.
+                         pop=old.pop.copy() if old else ScreenPop(),
+                         transfer_kind="consult")
+        self._register(rec)
+        prm.newCall = new_call
+        self.call_replaced.emit(call.call_id, call_id)
+        self._emit_state(rec)
+        self.screen_pop.emit(call_id, rec.pop.to_json())
 
     def _release(self, call_id: str) -> None:
         rec = self._calls.pop(call_id, None)

@@ -131,6 +131,9 @@ class Endpoint:
             return
         self._created = False
         self.ep.libDestroy(0 if network else pj.PJSUA_DESTROY_NO_NETWORK)
+        # pjsua2 allows a new Endpoint only once this object is gone (its
+        # destructor clears the one-per-process instance).
+        self.ep = None
 
 
 def _bind_error(kind: str, address: str, port: int, exc: pj.Error) -> str:

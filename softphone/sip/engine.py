@@ -14,21 +14,25 @@ import time
 from pathlib import Path
 
 import pjsua2 as pj
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
+from softphone.core.calls import CallDirection, CallState
 from softphone.core.errors import InvalidParamsError, SipError, StartupError
 from softphone.core.ids import IdFactory
 from softphone.sip.accounts import AccountManager
+from softphone.sip.audio.ringer import Ringer
 from softphone.sip.audio.soundcard import SoundCardBridge, SoundCardUnavailable
 from softphone.sip.calls import CallManager
 from softphone.sip.config import EngineConfig
-from softphone.sip.endpoint import Endpoint
+from softphone.sip.endpoint import Endpoint, pjsip_version
 from softphone.sip.media import AudioRouter
 from softphone.sip.pump import EventPump
 
 log = logging.getLogger("softphone.sip")
 
 SHUTDOWN_PUMP_S = 3.0
+# How often a lost headset is noticed and the default device retried.
+SOUNDCARD_CHECK_MS = 2000
 
 
 class SipEngine(QObject):
@@ -62,9 +66,14 @@ class SipEngine(QObject):
         self._session_recorder: pj.AudioMediaRecorder | None = None
         self._session_path = Path()
         self._soundcard: SoundCardBridge | None = None
+        self._ringer: Ringer | None = None
+        self._soundcard_timer = QTimer(self)
+        self._soundcard_timer.timeout.connect(self._check_soundcard)
         self._running = False
         for signal in (self.calls.call_changed, self.accounts.registration_changed):
             signal.connect(lambda *_: self.pump.kick())
+        self.calls.incoming_call.connect(lambda _snap: self._update_ringer())
+        self.calls.call_changed.connect(lambda _snap: self._update_ringer())
 
     # -- life cycle ---------------------------------------------------------------
 
@@ -101,6 +110,9 @@ class SipEngine(QObject):
             return
         self._running = False
         self.pump.stop()
+        self._soundcard_timer.stop()
+        if self._ringer is not None:
+            self._ringer.stop()
         self.calls.hangup_all()
         deadline = time.monotonic() + SHUTDOWN_PUMP_S
         while not self.calls.all_disconnected() and time.monotonic() < deadline:
@@ -152,6 +164,8 @@ class SipEngine(QObject):
                 log.info("no sound device (%s): running on the null audio device", exc)
             else:
                 self._soundcard = bridge
+                self._soundcard_timer.start(SOUNDCARD_CHECK_MS)
+                self._ringer = Ringer(audio.ringer_device or audio.playback_device)
                 if self.router.source is None:
                     self.router.source = bridge.media
                 if audio.output_file is None:
@@ -164,6 +178,28 @@ class SipEngine(QObject):
             self.audio_mode = "null"
             if audio.use_soundcard is False:
                 log.info("sound devices disabled: running on the null audio device")
+
+    def _check_soundcard(self) -> None:
+        # Runs on the Qt thread: reopening the device touches PortAudio and
+        # PJSIP, never from the audio callbacks.
+        if self._soundcard is not None:
+            try:
+                self._soundcard.check()
+            except Exception:
+                log.exception("sound card check failed")
+
+    def _update_ringer(self) -> None:
+        if self._ringer is None:
+            return
+        ringing = any(
+            r.direction == CallDirection.INBOUND and not r.queued and r.live
+            and r.state in (CallState.INCOMING, CallState.EARLY)
+            for r in self.calls.records()
+        )
+        if ringing:
+            self._ringer.start()
+        else:
+            self._ringer.stop()
 
     def _create_recorder(self, path: Path) -> pj.AudioMediaRecorder:
         if path.suffix.lower() != ".wav":
@@ -209,6 +245,7 @@ class SipEngine(QObject):
         self.router.sinks.clear()
         self._player = None
         self._recorder = None
+        self._ringer = None
         if self._soundcard is not None:
             try:
                 self._soundcard.close()
@@ -228,7 +265,7 @@ class SipEngine(QObject):
             "audio_mode": self.audio_mode,
             "accounts": [i.to_json() for i in self.accounts.infos()],
             "calls": [c.to_json() for c in self.calls.snapshots()],
-            "pjsip_version": str(self.endpoint.ep.libVersion().full),
+            "pjsip_version": pjsip_version(),
         }
 
     def require_running(self) -> None:

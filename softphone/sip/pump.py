@@ -41,15 +41,21 @@ class EventPump(QObject):
         self._timer = QTimer(self)
         self._timer.timeout.connect(self._tick)
         self.wakeups = 0
+        self._running = False
 
     def start(self) -> None:
+        self._running = True
         self.kick()
 
     def stop(self) -> None:
+        # For good: a tick after libDestroy would call into a destroyed library.
+        self._running = False
         self._timer.stop()
 
     def kick(self) -> None:
         """Poll fast for a while from now (a user action is starting work)."""
+        if not self._running:
+            return
         self._fast_until = time.monotonic() + LINGER_S
         self._set_interval(FAST_INTERVAL_MS)
 
@@ -57,6 +63,8 @@ class EventPump(QObject):
         return self._handle_events()
 
     def _tick(self) -> None:
+        if not self._running:
+            return
         self.wakeups += 1
         handled = self._handle_events()
         now = time.monotonic()

@@ -16,7 +16,7 @@ from PySide6.QtCore import (
     QTimer,
 )
 
-from softphone.core.calls import CallSnapshot, CallState, HoldState, split_name_addr
+from softphone.core.calls import CallDirection, CallSnapshot, CallState, HoldState, split_name_addr
 from softphone.ui.text import one_line, party_text, plain_tooltip
 
 Index = QModelIndex | QPersistentModelIndex
@@ -65,8 +65,13 @@ def remote_party(snap: CallSnapshot) -> str:
 
 
 def state_text(snap: CallSnapshot) -> str:
+    """The API's state names, except for the early phase, which says who rings."""
     if snap.state == CallState.DISCONNECTED and snap.status_code >= 300:
         return f"disconnected: {snap.status_code} {one_line(snap.reason, 60)}".rstrip()
+    if snap.state == CallState.EARLY:
+        # An inbound call is EARLY as soon as we send 180; for the agent it
+        # is still an incoming call waiting for an answer.
+        return "incoming" if snap.direction == CallDirection.INBOUND else "ringing"
     return snap.state.value
 
 

@@ -1,0 +1,151 @@
+"""Stand-ins for SipEngine/CallManager/AccountManager with the same Python API
+and signals, for widget tests that need no SIP stack (and no pjsua2 endpoint)."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import replace
+from typing import Any, cast
+
+from PySide6.QtCore import QObject, Signal
+
+from softphone.core.calls import CallDirection, CallSnapshot, CallState, HoldState
+from softphone.core.errors import InvalidStateError, NotFoundError, SipError
+from softphone.core.registration import RegistrationState
+from softphone.core.sip_uri import parse_sip_uri
+from softphone.sip.accounts import AccountInfo
+
+LOCAL_URI = "sip:agent@127.0.0.1:5099"
+
+
+def snapshot(call_id: str = "call-1", state: CallState = CallState.CONFIRMED,
+             direction: CallDirection = CallDirection.OUTBOUND,
+             remote_uri: str = "sip:bob@127.0.0.1:5070", **kwargs: Any) -> CallSnapshot:
+    kwargs.setdefault("started_at", time.monotonic())
+    return CallSnapshot(call_id=call_id, account_id="local", direction=direction,
+                        state=state, remote_uri=remote_uri, **kwargs)
+
+
+class FakeCalls(QObject):
+    call_state = Signal(object)
+    call_changed = Signal(object)
+    incoming_call = Signal(object)
+    dtmf_received = Signal(str, str, str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: dict[str, CallSnapshot] = {}
+        self.ops: list[tuple[str, ...]] = []
+        self.fail_next: str | None = None
+        self._ids = itertools.count(1)
+
+    def snapshots(self) -> list[CallSnapshot]:
+        return [s for s in self.calls.values() if s.state != CallState.DISCONNECTED]
+
+    def push(self, snap: CallSnapshot) -> None:
+        """Change a call as the engine would, with both signals."""
+        self.calls[snap.call_id] = snap
+        self.call_state.emit(snap)
+        self.call_changed.emit(snap)
+
+    def ring(self, remote_uri: str, remote_name: str = "") -> str:
+        call_id = f"call-{next(self._ids)}"
+        snap = snapshot(call_id, CallState.INCOMING, CallDirection.INBOUND,
+                        remote_uri=remote_uri, remote_name=remote_name)
+        self.push(snap)
+        self.incoming_call.emit(snap)
+        return call_id
+
+    def _get(self, call_id: str) -> CallSnapshot:
+        if call_id not in self.calls:
+            raise NotFoundError(f"no call {call_id!r}")
+        if self.fail_next:
+            message, self.fail_next = self.fail_next, None
+            raise SipError(message)
+        return self.calls[call_id]
+
+    def make_call(self, uri: str, account_id: str | None = None,
+                  headers: dict[str, str] | None = None) -> str:
+        target = parse_sip_uri(uri)
+        call_id = f"call-{next(self._ids)}"
+        self.ops.append(("make_call", str(target)))
+        self.push(snapshot(call_id, CallState.CALLING, remote_uri=str(target)))
+        return call_id
+
+    def answer(self, call_id: str) -> None:
+        snap = self._get(call_id)
+        if snap.state != CallState.INCOMING:
+            raise InvalidStateError("not ringing")
+        self.ops.append(("answer", call_id))
+        self.push(replace(snap, state=CallState.CONFIRMED, connected_at=time.monotonic()))
+
+    def reject(self, call_id: str, code: int = 486) -> None:
+        snap = self._get(call_id)
+        self.ops.append(("reject", call_id))
+        self.push(replace(snap, state=CallState.DISCONNECTED, status_code=code, reason="Busy"))
+
+    def hangup(self, call_id: str) -> None:
+        snap = self._get(call_id)
+        self.ops.append(("hangup", call_id))
+        self.push(replace(snap, state=CallState.DISCONNECTED, status_code=200))
+
+    def hold(self, call_id: str) -> None:
+        snap = self._get(call_id)
+        self.ops.append(("hold", call_id))
+        self.call_changed.emit(self._set(replace(snap, hold=HoldState.LOCAL)))
+
+    def resume(self, call_id: str) -> None:
+        snap = self._get(call_id)
+        self.ops.append(("resume", call_id))
+        self.call_changed.emit(self._set(replace(snap, hold=HoldState.NONE)))
+
+    def set_mute(self, call_id: str, muted: bool) -> None:
+        snap = self._get(call_id)
+        self.ops.append(("mute", call_id, str(muted)))
+        self.call_changed.emit(self._set(replace(snap, muted=muted)))
+
+    def send_dtmf(self, call_id: str, digits: str) -> str:
+        self._get(call_id)
+        self.ops.append(("dtmf", call_id, digits))
+        return "rfc4733"
+
+    def _set(self, snap: CallSnapshot) -> CallSnapshot:
+        self.calls[snap.call_id] = snap
+        return snap
+
+
+class FakeAccounts(QObject):
+    registration_changed = Signal(object)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._infos = {"local": AccountInfo("local", LOCAL_URI, RegistrationState.NONE,
+                                            is_local=True, message="local account")}
+
+    def infos(self) -> list[AccountInfo]:
+        return list(self._infos.values())
+
+    def push(self, info: AccountInfo) -> None:
+        self._infos[info.account_id] = info
+        self.registration_changed.emit(info)
+
+
+class FakeEngine(QObject):
+    started = Signal()
+    stopped = Signal()
+
+    def __init__(self, audio_mode: str = "null") -> None:
+        super().__init__()
+        self.accounts = FakeAccounts()
+        self.calls = FakeCalls()
+        self.audio_mode = audio_mode
+
+    @property
+    def local_uri(self) -> str:
+        return LOCAL_URI
+
+
+def as_engine(fake: FakeEngine) -> Any:
+    """The fake typed as the real engine for MainWindow's signature."""
+    return cast(Any, fake)
