@@ -11,7 +11,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 
-from softphone.automation import engine_methods
+from softphone.automation import agent_methods, engine_methods
 from softphone.automation.api_file import remove_api_file, write_api_file
 from softphone.automation.server import AutomationServer
 from softphone.sip.config import EngineConfig
@@ -69,6 +69,7 @@ class Runtime(QObject):
             return self.api.port
         api = AutomationServer(self)
         engine_methods.install(api, self.engine, self.request_quit)
+        agent_methods.install(api, self.engine)
         api.listen(port)
         self.api = api
         write_api_file(self.options.profile, api.port, api.token, self.engine.local_uri)

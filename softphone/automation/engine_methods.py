@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from softphone import __version__
+from softphone.automation.agent_methods import pop_param
 from softphone.automation.jsonrpc import Params
 from softphone.automation.server import AutomationServer
 from softphone.core.calls import CallSnapshot
@@ -53,9 +54,11 @@ def install(server: AutomationServer, engine: SipEngine, quit_app: Callable[[], 
         return {"accounts": [i.to_json() for i in accounts.infos()]}
 
     def call_make(p: dict[str, Any]) -> Any:
-        a = Params(p, {"uri", "headers", "account_id"})
+        a = Params(p, {"uri", "headers", "account_id", "screen_pop"})
+        pop = pop_param(a.mapping("screen_pop")) if "screen_pop" in p else None
         engine.pump.kick()
-        call_id = calls.make_call(a.text("uri"), a.opt_text("account_id"), a.mapping("headers"))
+        call_id = calls.make_call(a.text("uri"), a.opt_text("account_id"), a.mapping("headers"),
+                                  pop=pop)
         return {"call_id": call_id}
 
     def call_method(action: Callable[[str], object]) -> Callable[[dict[str, Any]], Any]:

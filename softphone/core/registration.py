@@ -17,6 +17,9 @@ class RegistrationState(enum.StrEnum):
 
 def describe_failure(code: int, reason: str) -> str:
     """A sentence for the agent about why REGISTER failed."""
+    lowered = reason.lower()
+    if "certificate" in lowered or "ssl" in lowered or "tls" in lowered:
+        return f"the registrar's TLS certificate could not be verified ({code} {reason})"
     if code in (401, 407):
         return f"authentication failed: wrong user name or password ({code} {reason})"
     if code == 403:
@@ -56,3 +59,12 @@ class Backoff:
 
     def reset(self) -> None:
         self.failures = 0
+
+
+# A wrong password retried every few seconds trips a PBX's intrusion
+# protection (fail2ban) and can lock the account: retry those slowly.
+AUTH_FAILURE_RETRY_S = 300.0
+
+
+def is_auth_failure(code: int) -> bool:
+    return code in (401, 403, 407)

@@ -17,7 +17,13 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from softphone.core.errors import InvalidParamsError, NotFoundError, SipError
 from softphone.core.ids import IdFactory
-from softphone.core.registration import Backoff, RegistrationState, describe_failure
+from softphone.core.registration import (
+    AUTH_FAILURE_RETRY_S,
+    Backoff,
+    RegistrationState,
+    describe_failure,
+    is_auth_failure,
+)
 from softphone.core.sip_uri import parse_sip_uri
 from softphone.sip.guard import guarded
 
@@ -259,6 +265,9 @@ class AccountManager(QObject):
         except KeyError:
             raise NotFoundError(f"no account {account_id!r}") from None
 
+    def account_ids(self) -> list[str]:
+        return list(self._accounts)
+
     def default_account_id(self) -> str:
         """The first registered account, else the local one."""
         for info in self._info.values():
@@ -273,6 +282,32 @@ class AccountManager(QObject):
             due = self._retry_due.get(account_id)
             out.append(replace(info, retry_in=max(0.0, due - now)) if due else info)
         return out
+
+    def transport_lost(self) -> None:
+        """A TCP/TLS connection dropped: registrations over it may be gone.
+
+        pjsua's own reaction is off with our retry policy, and a restarted
+        registrar has forgotten us: re-register soon rather than at the next
+        refresh (up to the whole expiry away).
+        """
+        for info in list(self._info.values()):
+            if (info.transport in ("tcp", "tls") and info.account_id not in self._retry_due
+                    # A REGISTER in flight reports its own failure.
+                    and info.state == RegistrationState.REGISTERED):
+                self._schedule_retry(info.account_id, 503, "connection to the registrar lost")
+
+    def unregister_all(self) -> int:
+        """Send un-REGISTER for every registered account; returns how many."""
+        count = 0
+        for account_id, info in self._info.items():
+            self._cancel_retry(account_id)
+            if info.state == RegistrationState.REGISTERED:
+                try:
+                    self._accounts[account_id].setRegistration(False)
+                    count += 1
+                except pj.Error:
+                    log.debug("could not unregister %s", account_id)
+        return count
 
     def has_registered(self) -> bool:
         return any(i.state == RegistrationState.REGISTERED for i in self._info.values())
@@ -309,6 +344,8 @@ class AccountManager(QObject):
 
     def _schedule_retry(self, account_id: str, code: int, reason: str) -> None:
         delay = self._backoff[account_id].next_delay()
+        if is_auth_failure(code):
+            delay = max(delay, AUTH_FAILURE_RETRY_S)
         timer = self._retry_timers.get(account_id)
         if timer is None:
             timer = QTimer(self)

@@ -44,6 +44,31 @@ class AudioConfig:
 
 
 @dataclass
+class AgentConfig:
+    """Contact-center behaviour (normally from IT's provisioning).
+
+    Attributes:
+        wrap_up_seconds: After Call Work length; 0 skips it.
+        wrap_up_returns_to: ``available`` or ``previous``.
+        not_ready_reasons: allowed Not Ready reason codes (empty: any text).
+        max_queue_seconds: how long a transferred call may wait for this agent.
+        external_transfer_allowed: manually entered numbers may be transfer targets.
+        allowed_transfer_domains: if set, transfers (sent and accepted) stay in these.
+        consult_timeout_s: a consult call not answered by then has failed.
+        header_prefix: prefix of the screen pop's X- headers.
+    """
+
+    wrap_up_seconds: float = 0.0
+    wrap_up_returns_to: str = "available"
+    not_ready_reasons: list[str] = field(default_factory=lambda: ["Break", "Lunch", "Training"])
+    max_queue_seconds: float = 120.0
+    external_transfer_allowed: bool = True
+    allowed_transfer_domains: list[str] = field(default_factory=list)
+    consult_timeout_s: float = 30.0
+    header_prefix: str = "X-Pop-"
+
+
+@dataclass
 class EngineConfig:
     """Start-up settings of :class:`softphone.sip.engine.SipEngine`.
 
@@ -71,5 +96,6 @@ class EngineConfig:
     pjsip_log_level: int = 3
     codec_priorities: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_CODEC_PRIORITIES))
     audio: AudioConfig = field(default_factory=AudioConfig)
+    agent: AgentConfig = field(default_factory=lambda: AgentConfig())
     tls_ca_file: Path | None = None
     tls_verify_server: bool = True

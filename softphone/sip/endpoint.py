@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import pjsua2 as pj
 
 from softphone import __version__
 from softphone.core.errors import StartupError
 from softphone.sip.config import EngineConfig
+from softphone.sip.guard import guarded
 from softphone.sip.logwriter import PjLogWriter
 
 log = logging.getLogger("softphone.sip")
@@ -17,6 +19,19 @@ log = logging.getLogger("softphone.sip")
 def pjsip_version() -> str:
     """PJSIP's version string, read without creating an endpoint."""
     return str(pj.__version__).split(".post")[0]
+
+
+class _PjEndpoint(pj.Endpoint):  # type: ignore[misc]
+    """The pjsua2 endpoint with its one callback we need."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.on_transport_lost: Callable[[], None] = lambda: None
+
+    @guarded
+    def onTransportState(self, prm: pj.OnTransportStateParam) -> None:
+        if prm.state == pj.PJSIP_TP_STATE_DISCONNECTED:
+            self.on_transport_lost()
 
 
 class Endpoint:
@@ -30,7 +45,7 @@ class Endpoint:
 
     def __init__(self, config: EngineConfig) -> None:
         self.config = config
-        self.ep = pj.Endpoint()
+        self.ep = _PjEndpoint()
         self._log_writer = PjLogWriter()
         self.udp_id: int | None = None
         self.tcp_id: int | None = None
@@ -58,8 +73,9 @@ class Endpoint:
         med.threadCnt = 1
         lc = ep_cfg.logConfig
         lc.writer = self._log_writer
-        lc.consoleLevel = 0
         lc.level = 5 if cfg.sip_trace else cfg.pjsip_log_level
+        # pjsua hands the writer only what is at or below consoleLevel.
+        lc.consoleLevel = lc.level
         lc.msgLogging = bool(cfg.sip_trace)
         lc.decor = pj.PJ_LOG_HAS_SENDER | pj.PJ_LOG_HAS_INDENT
         self.ep.libInit(ep_cfg)

@@ -19,14 +19,18 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from softphone.core.calls import CallDirection, CallState
 from softphone.core.errors import InvalidParamsError, SipError, StartupError
 from softphone.core.ids import IdFactory
+from softphone.core.directory import Directory
 from softphone.sip.accounts import AccountManager
+from softphone.sip.agent import AgentService
 from softphone.sip.audio.ringer import Ringer
 from softphone.sip.audio.soundcard import SoundCardBridge, SoundCardUnavailable
 from softphone.sip.calls import CallManager
 from softphone.sip.config import EngineConfig
 from softphone.sip.endpoint import Endpoint, pjsip_version
 from softphone.sip.media import AudioRouter
+from softphone.sip.presence import PresenceService
 from softphone.sip.pump import EventPump
+from softphone.sip.transfers import TransferManager, TransferPolicy
 
 log = logging.getLogger("softphone.sip")
 
@@ -59,7 +63,24 @@ class SipEngine(QObject):
         self.router = AudioRouter()
         self.accounts = AccountManager(self.endpoint, self.ids, self)
         self.calls = CallManager(self.accounts, self.router, self.ids, config.auto_hold, self)
+        agent_cfg = config.agent
+        self.calls.header_prefix = agent_cfg.header_prefix
+        self.directory = Directory()
+        self.agent = AgentService(
+            self.calls, self.accounts, wrap_up_seconds=agent_cfg.wrap_up_seconds,
+            wrap_up_returns_to=agent_cfg.wrap_up_returns_to,
+            reasons=agent_cfg.not_ready_reasons, max_queue_seconds=agent_cfg.max_queue_seconds,
+            parent=self)
+        self.presence = PresenceService(self.accounts, self.directory, self)
+        self.transfers = TransferManager(
+            self.calls, self.accounts, self.agent, self.directory, self.ids,
+            TransferPolicy(external_allowed=agent_cfg.external_transfer_allowed,
+                           allowed_domains=list(agent_cfg.allowed_transfer_domains),
+                           consult_timeout_s=agent_cfg.consult_timeout_s),
+            self)
+        self.presence.agent_changed.connect(self.transfers.agent_presence_changed)
         self.pump = EventPump(self.endpoint.handle_events, self._busy, self)
+        self.endpoint.ep.on_transport_lost = self.accounts.transport_lost
         self.audio_mode = "null"
         self._player: pj.AudioMediaPlayer | None = None
         self._recorder: pj.AudioMediaRecorder | None = None
@@ -91,6 +112,7 @@ class SipEngine(QObject):
             self.endpoint.destroy(network=False)
             raise
         self._running = True
+        self.agent.publish()
         self.pump.start()
         log.info("SIP engine started on %s:%s (audio: %s)", self.config.bind_address,
                  self.endpoint.sip_port, self.audio_mode)
@@ -121,14 +143,14 @@ class SipEngine(QObject):
         if not self.calls.all_disconnected():
             log.warning("some calls did not confirm their hangup in %.0f s", SHUTDOWN_PUMP_S)
         self.calls.drop_all()
-        registered = self.accounts.has_registered()
-        self.accounts.shutdown()
-        # Let the un-REGISTERs and BYE responses go out before tearing down.
-        if registered:
+        self.presence.clear()
+        # Un-REGISTER and wait (bounded) for the answers before tearing down.
+        if self.accounts.unregister_all():
             deadline = time.monotonic() + 1.0
-            while time.monotonic() < deadline:
+            while self.accounts.has_registered() and time.monotonic() < deadline:
                 if self.endpoint.handle_events() == 0:
-                    time.sleep(0.01)
+                    time.sleep(0.005)
+        self.accounts.shutdown()
         self._teardown_audio()
         gc.collect()
         self.endpoint.destroy(network=False)
@@ -267,6 +289,13 @@ class SipEngine(QObject):
             "calls": [c.to_json() for c in self.calls.snapshots()],
             "pjsip_version": pjsip_version(),
         }
+
+    def set_directory(self, directory: Directory) -> None:
+        """Use ``directory`` for transfers and watch its agents' presence."""
+        self.directory = directory
+        self.transfers.directory = directory
+        self.presence.watch(directory)
+        self.pump.kick()
 
     def require_running(self) -> None:
         if not self._running:

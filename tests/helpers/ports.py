@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import random
 import socket
 import time
+from pathlib import Path
 
 HOST = "127.0.0.1"
+# Lowest port we pick; below are well-known and registered services.
+PRIVATE_LOW = 20000
 
 
 def _bindable(port: int, kind: int, host: str = HOST) -> bool:
@@ -29,14 +33,30 @@ def port_is_free(port: int, *, udp: bool = True, tcp: bool = True, host: str = H
             and (not tcp or _bindable(port, socket.SOCK_STREAM, host)))
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port(*, udp: bool = True, tcp: bool = True, exclude: set[int] | None = None,
               host: str = HOST) -> int:
     """A port number free for UDP and/or TCP on ``host`` right now.
 
-    The kernel chooses a free ephemeral port for one protocol; we keep it if it
-    is also free for the other (and not in ``exclude``).
+    Chosen below the kernel's ephemeral range when possible: a server that is
+    restarted on the same port (Kamailio) must not find it taken in between
+    by some process's outgoing connection, which gets an ephemeral port.
     """
     exclude = exclude or set()
+    low, _ = _ephemeral_range()
+    if low > PRIVATE_LOW + 1000:
+        for _ in range(200):
+            port = random.randrange(PRIVATE_LOW, low)
+            if port not in exclude and port_is_free(port, udp=udp, tcp=tcp, host=host):
+                return port
+    # Fall back to a port the kernel picks.
     for _ in range(200):
         kind = socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM
         with socket.socket(socket.AF_INET, kind) as s:
