@@ -7,7 +7,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from softphone import APP_NAME, __version__
+
+if TYPE_CHECKING:
+    from softphone.sip.config import AgentConfig
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,6 +53,15 @@ def build_parser() -> argparse.ArgumentParser:
     audio.add_argument("--ringer", metavar="NAME", help="device the ringtone plays on")
     audio.add_argument("--list-audio-devices", action="store_true",
                        help="list sound devices and exit")
+    agent = parser.add_argument_group("agent (normally set by IT's provisioning)")
+    agent.add_argument("--wrap-up-seconds", type=float, metavar="S",
+                       help="After Call Work length (0 = none)")
+    agent.add_argument("--max-queue-seconds", type=float, metavar="S",
+                       help="how long a transferred call may wait for this agent to be Available")
+    agent.add_argument("--consult-timeout", type=float, metavar="S",
+                       help="a consult call not answered by then has failed")
+    parser.add_argument("--self-test", action="store_true",
+                        help="check that the installation works, print a report and exit")
     parser.add_argument("--log-level", default="INFO",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser
@@ -60,6 +74,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(f"{APP_NAME} {__version__} (PJSIP {pjsip_version()})")
         return 0
+    if args.self_test:
+        from softphone.selftest import run_self_test
+
+        return run_self_test()
     if args.list_audio_devices:
         from softphone.sip.audio.devices import list_devices
 
@@ -93,6 +111,7 @@ def _run(args: argparse.Namespace) -> int:
         port_fallback=args.sip_port is None,
         local_user=args.sip_user,
         sip_trace=args.sip_trace,
+        agent=_agent_config(args),
         tls_ca_file=args.tls_ca_file,
         tls_verify_server=not args.tls_no_verify,
         audio=AudioConfig(
@@ -115,6 +134,19 @@ def _run(args: argparse.Namespace) -> int:
     except StartupError as exc:
         print(f"{APP_NAME}: {exc}", file=sys.stderr)
         return 2
+
+
+def _agent_config(args: argparse.Namespace) -> AgentConfig:
+    from softphone.sip.config import AgentConfig
+
+    cfg = AgentConfig()
+    if args.wrap_up_seconds is not None:
+        cfg.wrap_up_seconds = max(0.0, args.wrap_up_seconds)
+    if args.max_queue_seconds is not None:
+        cfg.max_queue_seconds = max(1.0, args.max_queue_seconds)
+    if args.consult_timeout is not None:
+        cfg.consult_timeout_s = max(1.0, args.consult_timeout)
+    return cfg
 
 
 def _default_profile() -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import pjsua2 as pj
 
@@ -45,7 +46,8 @@ class Endpoint:
 
     def __init__(self, config: EngineConfig) -> None:
         self.config = config
-        self.ep = _PjEndpoint()
+        # Any: set to None after libDestroy so pjsua2 can create another one.
+        self.ep: Any = _PjEndpoint()
         self._log_writer = PjLogWriter()
         self.udp_id: int | None = None
         self.tcp_id: int | None = None

@@ -47,8 +47,8 @@ def connect(caller: HeadlessInstance, callee: HeadlessInstance) -> tuple[str, st
     return out, incoming["call_id"]
 
 
-def record(insts: list[HeadlessInstance], tag: str, seconds: float = RECORD_SECONDS
-           ) -> dict[str, dict[float, float]]:
+def record(insts: list[HeadlessInstance], tag: str, seconds: float = RECORD_SECONDS,
+           freqs: list[float] | None = None) -> dict[str, dict[float, float]]:
     """Record what each instance hears for ``seconds``; return tone levels per instance."""
     paths = {}
     for inst in insts:
@@ -58,4 +58,4 @@ def record(insts: list[HeadlessInstance], tag: str, seconds: float = RECORD_SECO
     time.sleep(seconds)
     for inst in insts:
         assert api(inst).call("recording.stop")["stopped"] is True
-    return {name: tones.analyse(path, ALL_TONES) for name, path in paths.items()}
+    return {name: tones.analyse(path, freqs or ALL_TONES) for name, path in paths.items()}

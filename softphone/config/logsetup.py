@@ -1,0 +1,105 @@
+"""Log files: rotated, in the platformdirs log dir, with credentials redacted.
+
+:func:`redact` lives here (not in the SIP layer) so that every log line,
+whatever wrote it, passes through the same filter on its way to a file.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import re
+from pathlib import Path
+
+from softphone.config.paths import LOG_FILE
+
+SIP_TRACE_LOGGER = "softphone.pjsip"
+MAX_BYTES = 5 * 1024 * 1024
+BACKUPS = 5
+
+# Header lines anywhere in a multi-line SIP trace, and inline after a log prefix.
+_AUTH_RE = re.compile(r"(\b(?:Proxy-)?Authorization\s*:)[^\r\n]*", re.IGNORECASE)
+_PASSWORD_RE = re.compile(
+    r"((?:password|passwd|pwd|secret|token)[\"']?\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s,;&]+)",
+    re.IGNORECASE)
+_URL_CREDENTIALS_RE = re.compile(r"(\b[a-z][a-z0-9+.\-]*://[^/\s:@]+:)[^@\s/]+@", re.IGNORECASE)
+REDACTED = "<redacted>"
+
+
+def redact(text: str) -> str:
+    """Remove Authorization headers, password values and URL credentials from text."""
+    text = _AUTH_RE.sub(rf"\1 {REDACTED}", text)
+    text = _PASSWORD_RE.sub(rf"\1{REDACTED}", text)
+    return _URL_CREDENTIALS_RE.sub(rf"\1{REDACTED}@", text)
+
+
+class RedactingFormatter(logging.Formatter):
+    """Formats as usual, then redacts the whole line (message, args and traceback)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+class _SipTraceFilter(logging.Filter):
+    """The file's level, except that SIP traces pass at DEBUG while they are on."""
+
+    def __init__(self, level: int, enabled: bool) -> None:
+        super().__init__()
+        self.level = level
+        self.enabled = enabled
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.enabled and record.name.startswith(SIP_TRACE_LOGGER):
+            return True
+        return record.levelno >= self.level
+
+
+class LogSetup:
+    """The installed file logging; switch SIP traces at run time.
+
+    Attributes:
+        path: the log file.
+        handler: the rotating file handler on the root logger.
+    """
+
+    def __init__(self, path: Path, handler: logging.Handler, trace_filter: _SipTraceFilter) -> None:
+        self.path = path
+        self.handler = handler
+        self._filter = trace_filter
+
+    @property
+    def sip_trace(self) -> bool:
+        return self._filter.enabled
+
+    def set_sip_trace(self, enabled: bool) -> None:
+        self._filter.enabled = enabled
+        # The SIP stack logs its traces at DEBUG, and its INFO is one line per
+        # transaction: let it all through only while tracing.
+        logging.getLogger(SIP_TRACE_LOGGER).setLevel(logging.DEBUG if enabled else logging.WARNING)
+        root = logging.getLogger()
+        if enabled and (root.level > logging.DEBUG or root.level == logging.NOTSET):
+            root.setLevel(logging.DEBUG)
+
+    def close(self) -> None:
+        logging.getLogger().removeHandler(self.handler)
+        self.handler.close()
+
+
+def setup_file_logging(log_dir: Path, *, level: str = "INFO", sip_trace: bool = False) -> LogSetup:
+    """Add a rotating, redacting log file to the root logger."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    path = log_dir / LOG_FILE
+    handler = logging.handlers.RotatingFileHandler(
+        path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8", delay=True)
+    handler.setFormatter(RedactingFormatter(
+        "%(asctime)s %(levelname)s %(name)s [%(threadName)s]: %(message)s"))
+    file_level = getattr(logging, level.upper(), logging.INFO)
+    trace_filter = _SipTraceFilter(file_level, sip_trace)
+    handler.addFilter(trace_filter)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    if root.level > file_level or root.level == logging.NOTSET:
+        root.setLevel(file_level)
+    setup = LogSetup(path, handler, trace_filter)
+    setup.set_sip_trace(sip_trace)
+    return setup

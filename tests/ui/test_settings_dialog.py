@@ -1,0 +1,117 @@
+"""The settings dialog: IT-locked values read-only, the rest editable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+from pytestqt.qtbot import QtBot
+
+from softphone.config.merge import LOCKED_TOOLTIP, merge
+from softphone.config.passwords import SERVICE, PasswordStore
+from softphone.config.provisioning import validate_provisioning_text
+from softphone.config.settings import Settings
+from softphone.config.startup import load_configuration
+from softphone.ui.settings_dialog import SettingsDialog
+from tests.helpers.keyring_backends import MemoryKeyring
+
+PROVISIONED = """\
+[features]
+four_way_conference = true
+
+[logging]
+sip_trace = false
+
+[[accounts]]
+id = "it"
+aor = "sip:4101@pbx.example.com"
+"""
+
+
+def make_dialog(qtbot: QtBot, provisioning: str = PROVISIONED, user: Settings | None = None,
+                backend: MemoryKeyring | None = None) -> SettingsDialog:
+    user = user or Settings.model_validate({
+        "accounts": [{"id": "mine", "aor": "sip:me@home.example.org"}],
+        "audio": {"speaker": "Old USB headset"},
+    })
+    effective = merge(validate_provisioning_text(provisioning, "p"), user)
+    dialog = SettingsDialog(effective, PasswordStore(backend or MemoryKeyring()),
+                            list_audio_devices=lambda: ["Built-in Audio", "USB Headset"])
+    qtbot.addWidget(dialog)
+    return dialog
+
+
+def test_locked_values_are_disabled_with_the_it_tooltip(qtbot: QtBot):
+    dialog = make_dialog(qtbot)
+    locked = dialog.feature_boxes["four_way_conference"]
+    assert locked.isChecked() and not locked.isEnabled()
+    assert locked.toolTip() == LOCKED_TOOLTIP
+    assert not dialog.sip_trace_box.isEnabled()
+    assert dialog.sip_trace_box.toolTip() == LOCKED_TOOLTIP
+    unlocked = dialog.feature_boxes["manual_external_transfer"]
+    assert unlocked.isEnabled() and unlocked.toolTip() == ""
+    assert dialog.api_enabled_box.isEnabled() and dialog.api_port_spin.isEnabled()
+
+
+def test_accounts_provisioned_first_and_locked(qtbot: QtBot):
+    dialog = make_dialog(qtbot)
+    items = [dialog.accounts_list.item(i) for i in range(dialog.accounts_list.count())]
+    assert [i.text().replace("\U0001f512 ", "") for i in items] == [
+        "sip:4101@pbx.example.com [udp]", "sip:me@home.example.org [udp]"]
+    assert items[0].toolTip() == LOCKED_TOOLTIP
+    dialog.accounts_list.setCurrentRow(0)
+    assert not dialog.remove_account_button.isEnabled()
+    dialog.accounts_list.setCurrentRow(1)
+    assert dialog.remove_account_button.isEnabled()
+
+
+def test_remove_user_account_forgets_its_password(qtbot: QtBot):
+    backend = MemoryKeyring()
+    backend.set_password(SERVICE, "mine", "pw")
+    dialog = make_dialog(qtbot, backend=backend)
+    dialog.accounts_list.setCurrentRow(1)
+    QTest.mouseClick(dialog.remove_account_button, Qt.MouseButton.LeftButton)
+    assert dialog.accounts_list.count() == 1
+    assert dialog.edited_settings().accounts == []
+    assert backend.entries == {}
+
+
+def test_audio_devices_are_plain_names_and_a_missing_one_stays_chosen(qtbot: QtBot):
+    dialog = make_dialog(qtbot)
+    names = [dialog.microphone_box.itemText(i) for i in range(dialog.microphone_box.count())]
+    assert names == ["System default", "Built-in Audio", "USB Headset"]
+    assert dialog.speaker_box.currentText() == "Old USB headset (not connected)"
+    dialog.microphone_box.setCurrentText("USB Headset")
+    edited = dialog.edited_settings()
+    assert (edited.audio.microphone, edited.audio.speaker, edited.audio.ringer) == (
+        "USB Headset", "Old USB headset", "")
+
+
+def test_user_allowed_accounts_can_be_forbidden(qtbot: QtBot):
+    dialog = make_dialog(qtbot, PROVISIONED + "\n[security]\nallow_user_accounts = false\n")
+    assert not dialog.add_account_button.isEnabled()
+    assert dialog.add_account_button.toolTip() == LOCKED_TOOLTIP
+
+
+def test_saving_changes_unlocked_keys_only(qtbot: QtBot, tmp_path: Path, monkeypatch):
+    system = tmp_path / "system"
+    system.mkdir()
+    (system / "provisioning.toml").write_text(PROVISIONED)
+    monkeypatch.setenv("SOFTPHONE_SYSTEM_CONFIG_DIR", str(system))
+    monkeypatch.delenv("SOFTPHONE_PROVISIONING", raising=False)
+    loaded = load_configuration(tmp_path / "profile")
+    dialog = SettingsDialog(loaded.effective, PasswordStore(MemoryKeyring()))
+    qtbot.addWidget(dialog)
+    dialog.feature_boxes["manual_external_transfer"].setChecked(True)
+    dialog.api_enabled_box.setChecked(True)
+    dialog.api_port_spin.setValue(40123)
+    dialog.wrap_up_spin.setValue(30)
+    loaded.save_settings(dialog.edited_settings())
+    settings = loaded.effective.settings
+    assert settings.features.manual_external_transfer is True
+    assert (settings.automation.enabled, settings.automation.port) == (True, 40123)
+    assert settings.agent.wrap_up_seconds == 30
+    assert settings.features.four_way_conference is True  # IT's, still locked
+    text = (tmp_path / "profile" / "settings.toml").read_text()
+    assert "four_way_conference = false" in text  # the user's own default, untouched
