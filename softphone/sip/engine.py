@@ -17,9 +17,9 @@ import pjsua2 as pj
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from softphone.core.calls import CallDirection, CallState
+from softphone.core.directory import Directory
 from softphone.core.errors import InvalidParamsError, SipError, StartupError
 from softphone.core.ids import IdFactory
-from softphone.core.directory import Directory
 from softphone.sip.accounts import AccountManager
 from softphone.sip.agent import AgentService
 from softphone.sip.audio.ringer import Ringer

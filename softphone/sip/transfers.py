@@ -86,9 +86,9 @@ class TransferManager(QObject):
 
     def find(self, call_id_or_transfer_id: str) -> Transfer:
         for t in self._transfers.values():
-            if call_id_or_transfer_id in (t.transfer_id, t.customer_call_id, t.consult_call_id):
-                if t.active:
-                    return t
+            ids = (t.transfer_id, t.customer_call_id, t.consult_call_id)
+            if call_id_or_transfer_id in ids and t.active:
+                return t
         raise NotFoundError(f"no transfer in progress for {call_id_or_transfer_id[:40]!r}")
 
     def resolve(self, target: str) -> TransferTarget:

@@ -27,7 +27,7 @@ C, A, B = TONES["customer"], TONES["alice"], TONES["bob"]
 def test_supervised_complete_customer_ends_with_agent_2_and_the_screen_pop(
         softphones: InstanceFactory, tmp_path):
     floor = start_floor(softphones, tmp_path)
-    cust, alice, bob = floor.customer, floor.alice, floor.bob
+    alice, bob = floor.alice, floor.bob
     _, a_call = customer_calls_alice(floor, pop={"case_id": "C-42", "notes": "VIP <b>x</b>"})
 
     started = api(alice).call("transfer.supervised.start", call_id=a_call, target="agent:bob")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.conftest import InstanceFactory
@@ -23,7 +25,7 @@ C, A, B, K = TONES["customer"], TONES["alice"], TONES["bob"], TONES["carol"]
 
 def test_unsupervised_to_available_agent(softphones: InstanceFactory, tmp_path):
     floor = start_floor(softphones, tmp_path, alice_args=["--wrap-up-seconds", "30"])
-    cust, alice, bob = floor.customer, floor.alice, floor.bob
+    alice, bob = floor.alice, floor.bob
     _, a_call = customer_calls_alice(floor, pop={"case_id": "C-7"})
 
     api(alice).call("transfer.unsupervised", call_id=a_call, target="agent:bob")
@@ -116,8 +118,10 @@ def test_unsupervised_to_group_goes_to_first_member_available(softphones: Instan
     for agent in (bob, carol):
         api(agent).call("agent.set_state", state="not_ready", reason="Training")
     for agent_id in ("bob", "carol"):
-        api(alice).wait_event("directory.agent", lambda e, a=agent_id: e["agent_id"] == a
-                              and e["state"] == "not_ready")
+        def is_not_ready(e: dict[str, Any], a: str = agent_id) -> bool:
+            return bool(e["agent_id"] == a and e["state"] == "not_ready")
+
+        api(alice).wait_event("directory.agent", is_not_ready)
     _, a_call = customer_calls_alice(floor, pop={"case_id": "G-3"})
 
     mark_bob = api(bob).mark()
@@ -143,7 +147,7 @@ def test_transfer_refusals_through_the_api(softphones: InstanceFactory, tmp_path
     with pytest.raises(ApiError) as err:
         api(alice).call("transfer.unsupervised", call_id="call-99", target="agent:bob")
     assert err.value.data["code"] == "not_found"
-    c_call, a_call = customer_calls_alice(floor)
+    _, a_call = customer_calls_alice(floor)
     for target in ("sip:someone@127.0.0.1:9", "+4930123", "preset:legal"):
         with pytest.raises(ApiError) as err:
             api(alice).call("transfer.unsupervised", call_id=a_call, target=target)
@@ -151,7 +155,7 @@ def test_transfer_refusals_through_the_api(softphones: InstanceFactory, tmp_path
     with pytest.raises(ApiError) as err:
         api(alice).call("transfer.unsupervised", call_id=a_call, target="preset:legal")
     assert err.value.data["code"] == "transfer_not_allowed"
-    assert "agent or an agent group only" in err.value.message
+    assert "agent or an agent group only" in str(err.value.message)
     with pytest.raises(ApiError) as err:
         api(alice).call("transfer.unsupervised", call_id=a_call, target="agent:nobody")
     assert err.value.data["code"] == "not_found"

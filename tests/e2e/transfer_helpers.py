@@ -72,6 +72,6 @@ def wait_transfer(inst: HeadlessInstance, phase: str, since: int = 0,
 
 
 def only_call(inst: HeadlessInstance) -> dict[str, Any]:
-    calls = api(inst).call("call.list")["calls"]
+    calls: list[dict[str, Any]] = api(inst).call("call.list")["calls"]
     assert len(calls) == 1, calls
     return calls[0]
