@@ -6,18 +6,16 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from softphone import APP_NAME, __version__
-
-if TYPE_CHECKING:
-    from softphone.sip.config import AgentConfig
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=APP_NAME,
         description="A SIP softphone for contact-center agents.",
+        epilog="Subcommands: 'softphone provisioning check FILE|URL' validates IT's "
+               "provisioning; 'softphone password set|delete ACCOUNT_ID' manages the keyring.",
     )
     parser.add_argument("--version", action="store_true", help="print versions and exit")
     parser.add_argument("--headless", action="store_true",
@@ -61,12 +59,21 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a consult call not answered by then has failed")
     parser.add_argument("--self-test", action="store_true",
                         help="check that the installation works, print a report and exit")
+    parser.add_argument("--provisioning", metavar="PATH|URL",
+                        help="IT's provisioning file or HTTPS URL (overrides the system one)")
     parser.add_argument("--log-level", default="INFO",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["provisioning"]:
+        from softphone.config.cli import provisioning_main
+
+        return provisioning_main(argv[1:])
+    if argv[:1] == ["password"]:
+        return _password_main(argv[1:])
     args = build_parser().parse_args(argv)
     if args.version:
         from softphone.sip.endpoint import pjsip_version
@@ -94,34 +101,31 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from softphone.app_config import default_profile, plan_start
+    from softphone.config.logsetup import setup_file_logging
+    from softphone.config.startup import load_configuration
     from softphone.core.errors import StartupError
     from softphone.logs import setup_logging
     from softphone.runtime import RuntimeOptions
-    from softphone.sip.config import AudioConfig, EngineConfig
 
     setup_logging(args.log_level)
     for option, path in (("--audio-in", args.audio_in), ("--tls-ca-file", args.tls_ca_file)):
         if path is not None and not path.is_file():
             print(f"{APP_NAME}: {option}: no such file: {path}", file=sys.stderr)
             return 2
-    engine = EngineConfig(
-        bind_address=args.sip_bind,
-        sip_port=5060 if args.sip_port is None else args.sip_port,
-        port_fallback=args.sip_port is None,
-        local_user=args.sip_user,
-        sip_trace=args.sip_trace,
-        agent=_agent_config(args),
-        tls_ca_file=args.tls_ca_file,
-        tls_verify_server=not args.tls_no_verify,
-        audio=AudioConfig(
-            input_file=args.audio_in, output_file=args.audio_out,
-            use_soundcard=not args.null_audio, capture_device=args.mic,
-            playback_device=args.speaker, ringer_device=args.ringer,
-        ),
-    )
-    profile = args.profile or _default_profile()
-    api_port = args.api_port if args.api_port is not None else (0 if args.headless else None)
-    options = RuntimeOptions(profile=profile, api_port=api_port, engine=engine)
+    # An explicit --profile is an isolated instance: its settings, cache and
+    # logs live there, not in the user's own directories.
+    loaded = load_configuration(args.profile, args.provisioning)
+    settings = loaded.effective.settings
+    try:
+        setup_file_logging(loaded.log_dir, level=settings.logging.level,
+                           sip_trace=args.sip_trace or settings.logging.sip_trace)
+    except OSError as exc:
+        print(f"{APP_NAME}: cannot write logs to {loaded.log_dir}: {exc}", file=sys.stderr)
+    plan = plan_start(args, loaded)
+    options = RuntimeOptions(profile=args.profile or default_profile(), api_port=plan.api_port,
+                             engine=plan.engine, accounts=plan.accounts,
+                             directory=plan.directory, problems=plan.problems)
     try:
         if args.headless:
             from softphone.runtime import run_headless
@@ -129,26 +133,36 @@ def _run(args: argparse.Namespace) -> int:
             return run_headless(options)
         from softphone.gui import run_gui
 
-        return run_gui(options)
+        return run_gui(options, loaded)
     except StartupError as exc:
         print(f"{APP_NAME}: {exc}", file=sys.stderr)
         return 2
 
 
-def _agent_config(args: argparse.Namespace) -> AgentConfig:
-    from softphone.sip.config import AgentConfig
+def _password_main(argv: list[str]) -> int:
+    """``softphone password set|delete ACCOUNT_ID``: the OS keyring, never a file."""
+    import getpass
 
-    cfg = AgentConfig()
-    if args.wrap_up_seconds is not None:
-        cfg.wrap_up_seconds = max(0.0, args.wrap_up_seconds)
-    if args.max_queue_seconds is not None:
-        cfg.max_queue_seconds = max(1.0, args.max_queue_seconds)
-    if args.consult_timeout is not None:
-        cfg.consult_timeout_s = max(1.0, args.consult_timeout)
-    return cfg
+    from softphone.config.passwords import PasswordStore
 
-
-def _default_profile() -> Path:
-    import platformdirs
-
-    return Path(platformdirs.user_state_dir(APP_NAME, appauthor=False))
+    parser = argparse.ArgumentParser(prog=f"{APP_NAME} password",
+                                     description="Store an account's password in the OS keyring.")
+    parser.add_argument("action", choices=["set", "delete"])
+    parser.add_argument("account_id")
+    args = parser.parse_args(argv)
+    store = PasswordStore()
+    if args.action == "delete":
+        store.delete(args.account_id)
+    else:
+        password = (getpass.getpass(f"Password for {args.account_id}: ") if sys.stdin.isatty()
+                    else sys.stdin.readline().rstrip("\n"))
+        if not password:
+            print(f"{APP_NAME}: empty password; nothing stored", file=sys.stderr)
+            return 1
+        if not store.set(args.account_id, password):
+            print(f"{APP_NAME}: {store.problem}", file=sys.stderr)
+            return 1
+    if store.problem:
+        print(f"{APP_NAME}: {store.problem}", file=sys.stderr)
+        return 1
+    return 0

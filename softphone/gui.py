@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from softphone import APP_NAME
+from softphone.app_config import plan_accounts
+from softphone.config.passwords import PasswordStore
+from softphone.config.startup import LoadedConfig
+from softphone.core.errors import SoftphoneError
 from softphone.runtime import Runtime, RuntimeOptions
+from softphone.sip.audio.devices import list_devices
+from softphone.ui.first_run_dialog import FirstRunDialog
 from softphone.ui.main_window import MainWindow
+from softphone.ui.settings_dialog import SettingsDialog
 
 log = logging.getLogger("softphone")
 
@@ -48,7 +55,7 @@ class GuiSession(QObject):
         self.finished.emit()
 
 
-def run_gui(options: RuntimeOptions) -> int:
+def run_gui(options: RuntimeOptions, loaded: LoadedConfig | None = None) -> int:
     """Run the desktop app until the window closes or a quit is asked for.
 
     A :class:`~softphone.core.errors.StartupError` propagates to the caller
@@ -69,7 +76,77 @@ def run_gui(options: RuntimeOptions) -> int:
         session = GuiSession(runtime, window)
         session.finished.connect(app.quit)
         window.show()
+        if loaded is not None:
+            configurator = GuiConfigurator(runtime, window, loaded)
+            configurator.start()
         app.exec()
     finally:
         runtime.shutdown()
     return 0
+
+
+class GuiConfigurator(QObject):
+    """The configuration side of the desktop: problems at start, the first-run
+    dialog and the settings dialog. Dialogs are window-modal but never block
+    start-up: the phone works on its local account meanwhile.
+
+    Attributes:
+        loaded: the configuration loaded at start (saved through it).
+        passwords: the keyring-backed password store.
+    """
+
+    def __init__(self, runtime: Runtime, window: MainWindow, loaded: LoadedConfig) -> None:
+        super().__init__(window)
+        self.runtime = runtime
+        self.window = window
+        self.loaded = loaded
+        self.passwords = PasswordStore()
+        window.settings_requested.connect(self.open_settings)
+
+    def start(self) -> None:
+        problems = list(self.runtime.options.problems)
+        if problems:
+            box = QMessageBox(QMessageBox.Icon.Warning, APP_NAME,
+                              "There were problems with the configuration.", parent=self.window)
+            box.setTextFormat(Qt.TextFormat.PlainText)
+            box.setDetailedText("\n\n".join(problems))
+            box.setInformativeText(problems[0][:300])
+            box.open()
+        if self.loaded.first_run:
+            dialog = FirstRunDialog(self.passwords, first_run=True, parent=self.window)
+            dialog.accepted.connect(lambda: self._first_run_done(dialog))
+            dialog.open()
+
+    def _first_run_done(self, dialog: FirstRunDialog) -> None:
+        self.loaded.save_settings(dialog.apply_to(self.loaded.store.settings))
+        self._register_new_accounts()
+
+    def open_settings(self) -> None:
+        dialog = SettingsDialog(self.loaded.effective, self.passwords,
+                                list_audio_devices=lambda: [d.name for d in list_devices()],
+                                parent=self.window)
+        dialog.accepted.connect(lambda: self._settings_saved(dialog))
+        dialog.open()
+
+    def _settings_saved(self, dialog: SettingsDialog) -> None:
+        self.loaded.save_settings(dialog.edited_settings())
+        self._register_new_accounts()
+        settings = self.loaded.effective.settings
+        if settings.automation.enabled:
+            try:
+                self.runtime.start_api(settings.automation.port)
+            except SoftphoneError as exc:
+                self.window.show_error(str(exc))
+        else:
+            self.runtime.stop_api()
+
+    def _register_new_accounts(self) -> None:
+        accounts = self.runtime.engine.accounts
+        known = set(accounts.account_ids())
+        for planned in plan_accounts(self.loaded, self.passwords):
+            if planned.account_id in known:
+                continue
+            try:
+                accounts.register(planned.spec, planned.account_id)
+            except SoftphoneError as exc:
+                self.window.show_error(f"Account {planned.account_id}: {exc}")

@@ -29,7 +29,7 @@ def candidate_dirs() -> list[Path]:
     if override:
         dirs.append(Path(override))
     if is_frozen():
-        dirs.append(Path(getattr(sys, "_MEIPASS")) / "resources")
+        dirs.append(Path(str(sys._MEIPASS)) / "resources")  # type: ignore[attr-defined]
     dirs.append(Path(__file__).resolve().parent.parent / "resources")
     return dirs
 

@@ -6,15 +6,22 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 
 from softphone.automation import agent_methods, engine_methods
 from softphone.automation.api_file import remove_api_file, write_api_file
 from softphone.automation.server import AutomationServer
+from softphone.core.directory import Directory
+from softphone.core.errors import SoftphoneError
 from softphone.sip.config import EngineConfig
+
+if TYPE_CHECKING:
+    from softphone.app_config import PlannedAccount
 from softphone.sip.engine import SipEngine
 
 log = logging.getLogger("softphone")
@@ -26,11 +33,17 @@ class RuntimeOptions:
     profile: directory for api.json (and, later, per-profile state).
     api_port: automation API port (0 = any free port), None = API off.
     engine: SIP engine settings.
+    accounts: accounts to register once the engine runs.
+    directory: the agent directory (None: empty).
+    problems: configuration problems to show the user.
     """
 
     profile: Path
     api_port: int | None = None
     engine: EngineConfig = field(default_factory=EngineConfig)
+    accounts: list[PlannedAccount] = field(default_factory=list)
+    directory: Directory | None = None
+    problems: list[str] = field(default_factory=list)
 
 
 class Runtime(QObject):
@@ -56,6 +69,15 @@ class Runtime(QObject):
     def start(self) -> None:
         """Start everything; raises StartupError with a message for the user."""
         self.engine.start()
+        directory = self.options.directory
+        if directory is not None and (directory.agents or directory.groups):
+            self.engine.set_directory(directory)
+        for planned in self.options.accounts:
+            try:
+                self.engine.accounts.register(planned.spec, planned.account_id)
+            except SoftphoneError as exc:
+                self.options.problems.append(f"Account {planned.account_id!r}: {exc}")
+                log.error("account %s: %s", planned.account_id, exc)
         if self.options.api_port is not None:
             try:
                 self.start_api(self.options.api_port)
@@ -111,6 +133,8 @@ def run_headless(options: RuntimeOptions) -> int:
     runtime.install_signal_handlers()
     runtime.quit_requested.connect(app.quit)
     runtime.start()
+    for problem in options.problems:
+        print(f"softphone: {problem}", file=sys.stderr)
     try:
         app.exec()
     finally:

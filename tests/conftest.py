@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,9 @@ import pytest
 from tests.helpers.instance import HeadlessInstance
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Never pick up a provisioning file installed on the machine running the tests.
+os.environ["SOFTPHONE_SYSTEM_CONFIG_DIR"] = tempfile.mkdtemp(prefix="softphone-sysconf-")
+os.environ.pop("SOFTPHONE_PROVISIONING", None)
 
 
 class InstanceFactory:

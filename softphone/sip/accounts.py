@@ -161,9 +161,16 @@ class AccountManager(QObject):
         )
         return self.local_account_id
 
-    def register(self, spec: AccountSpec) -> str:
-        """Create an account and start registering; progress comes as signals."""
+    def register(self, spec: AccountSpec, account_id: str | None = None) -> str:
+        """Create an account and start registering; progress comes as signals.
+
+        ``account_id``: a stable id (a provisioned account's), else ``acc-N``.
+        """
         self._validate(spec)
+        if self._endpoint.config.tls_required and spec.transport != "tls":
+            raise InvalidParamsError("your IT policy requires TLS: use transport tls")
+        if account_id is not None and account_id in self._accounts:
+            raise InvalidParamsError(f"account {account_id!r} exists already")
         aor = parse_sip_uri(spec.uri)
         registrar = spec.registrar or f"sip:{aor.host}" + (f":{aor.port}" if aor.port else "")
         reg_uri = parse_sip_uri(registrar)
@@ -187,7 +194,8 @@ class AccountManager(QObject):
         if spec.proxy:
             cfg.sipConfig.proxies.append(str(parse_sip_uri(spec.proxy)))
         self._media_config(cfg, spec.srtp)
-        account_id = self._ids.new("acc")
+        cfg.callConfig.prackUse = pj.PJSUA_100REL_OPTIONAL
+        account_id = account_id or self._ids.new("acc")
         acc = SipAccount(self, account_id)
         self._accounts[account_id] = acc
         self._backoff[account_id] = Backoff()
@@ -210,6 +218,9 @@ class AccountManager(QObject):
         }[srtp]
         cfg.mediaConfig.srtpSecureSignaling = 0
         cfg.natConfig.iceEnabled = False
+        # Reliable provisional responses when the peer supports them: a 182
+        # Queued sent once over UDP can be lost.
+        cfg.callConfig.prackUse = pj.PJSUA_100REL_OPTIONAL
 
     @staticmethod
     def _validate(spec: AccountSpec) -> None:

@@ -56,6 +56,7 @@ class AgentConfig:
         allowed_transfer_domains: if set, transfers (sent and accepted) stay in these.
         consult_timeout_s: a consult call not answered by then has failed.
         header_prefix: prefix of the screen pop's X- headers.
+        session_transfer: IT's Session Transfer switch; off refuses transfers.
     """
 
     wrap_up_seconds: float = 0.0
@@ -66,6 +67,7 @@ class AgentConfig:
     allowed_transfer_domains: list[str] = field(default_factory=list)
     consult_timeout_s: float = 30.0
     header_prefix: str = "X-Pop-"
+    session_transfer: bool = True
 
 
 @dataclass
@@ -83,7 +85,9 @@ class EngineConfig:
             so no one hears a conversation they are not in.
         sip_trace: log every SIP message (credentials redacted).
         pjsip_log_level: PJSIP's own verbosity (0-6) routed into Python logging.
-        codec_priorities: codec id -> priority (0 disables).
+        codec_priorities: codec id (or id prefix) -> priority (0 disables).
+        codecs_exclusive: codecs not in ``codec_priorities`` are disabled.
+        tls_required: accounts must use the TLS transport (IT policy).
     """
 
     bind_address: str = "127.0.0.1"
@@ -95,6 +99,8 @@ class EngineConfig:
     sip_trace: bool = False
     pjsip_log_level: int = 3
     codec_priorities: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_CODEC_PRIORITIES))
+    codecs_exclusive: bool = False
+    tls_required: bool = False
     audio: AudioConfig = field(default_factory=AudioConfig)
     agent: AgentConfig = field(default_factory=lambda: AgentConfig())
     tls_ca_file: Path | None = None

@@ -131,12 +131,17 @@ class Endpoint:
         return self.tls_id
 
     def _set_codec_priorities(self) -> None:
-        available = {c.codecId for c in self.ep.codecEnum2()}
+        available = [str(c.codecId) for c in self.ep.codecEnum2()]
+        if self.config.codecs_exclusive:
+            for codec in available:
+                self.ep.codecSetPriority(codec, 0)
         for codec, prio in self.config.codec_priorities.items():
-            if codec in available:
-                self.ep.codecSetPriority(codec, prio)
-            else:
-                log.debug("codec %s not in this PJSIP build", codec)
+            # "G722/16000" names "G722/16000/1": match ids by prefix, as PJSIP does.
+            matches = [a for a in available if a.lower().startswith(codec.lower())]
+            if not matches:
+                log.warning("codec %s is not in this PJSIP build", codec)
+            for match in matches:
+                self.ep.codecSetPriority(match, prio)
 
     def codecs(self) -> list[tuple[str, int]]:
         return [(str(c.codecId), int(c.priority)) for c in self.ep.codecEnum2()]

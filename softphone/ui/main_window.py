@@ -46,9 +46,11 @@ class MainWindow(QMainWindow):
         dialpad: the 12 keys (typing when idle, DTMF in a call).
         call_panel: call list and per-call actions.
         quit_action: File > Quit (closes the window).
+        settings_action: File > Settings (emits settings_requested).
     """
 
     closed = Signal()
+    settings_requested = Signal()
 
     def __init__(self, engine: SipEngine, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -96,6 +98,11 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
+        self.settings_action = QAction("&Settings\u2026", self)
+        self.settings_action.setShortcut(QKeySequence.StandardKey.Preferences)
+        self.settings_action.triggered.connect(self.settings_requested)
+        file_menu.addAction(self.settings_action)
+        file_menu.addSeparator()
         self.quit_action = QAction("&Quit", self)
         self.quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         self.quit_action.triggered.connect(self.close)
