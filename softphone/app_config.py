@@ -67,6 +67,7 @@ def plan_start(args: argparse.Namespace, loaded: LoadedConfig,
         external_transfer_allowed=s.features.manual_external_transfer,
         allowed_transfer_domains=[str(d) for d in p.security.allowed_transfer_domains],
         session_transfer=s.features.session_transfer,
+        four_way_conference=s.features.four_way_conference,
     )
     # Without IT's say-so, a manually typed number is a normal supervised
     # target for a standalone softphone; IT turns it off in provisioning.

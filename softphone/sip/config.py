@@ -57,6 +57,7 @@ class AgentConfig:
         consult_timeout_s: a consult call not answered by then has failed.
         header_prefix: prefix of the screen pop's X- headers.
         session_transfer: IT's Session Transfer switch; off refuses transfers.
+        four_way_conference: a fourth party may be added during a supervised transfer.
     """
 
     wrap_up_seconds: float = 0.0
@@ -68,6 +69,7 @@ class AgentConfig:
     consult_timeout_s: float = 30.0
     header_prefix: str = "X-Pop-"
     session_transfer: bool = True
+    four_way_conference: bool = False
 
 
 @dataclass

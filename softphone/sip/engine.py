@@ -74,7 +74,8 @@ class SipEngine(QObject):
         self.presence = PresenceService(self.accounts, self.directory, self)
         self.transfers = TransferManager(
             self.calls, self.accounts, self.agent, self.directory, self.ids,
-            TransferPolicy(external_allowed=agent_cfg.external_transfer_allowed,
+            TransferPolicy(enabled=agent_cfg.session_transfer,
+                           external_allowed=agent_cfg.external_transfer_allowed,
                            allowed_domains=list(agent_cfg.allowed_transfer_domains),
                            consult_timeout_s=agent_cfg.consult_timeout_s),
             self)

@@ -15,7 +15,12 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from softphone.core.agent_state import CallActivity
 from softphone.core.calls import CallSnapshot, CallState, HoldState
 from softphone.core.directory import Directory
-from softphone.core.errors import InvalidStateError, NotFoundError, SoftphoneError
+from softphone.core.errors import (
+    InvalidStateError,
+    NotFoundError,
+    SoftphoneError,
+    TransferNotAllowedError,
+)
 from softphone.core.ids import IdFactory
 from softphone.core.screen_pop import TRANSFER_HEADER, refer_to_uri
 from softphone.core.sip_uri import parse_sip_uri
@@ -40,12 +45,14 @@ log = logging.getLogger("softphone.sip.transfers")
 @dataclass
 class TransferPolicy:
     """Attributes:
+    enabled: IT's Session Transfer switch; off refuses every transfer.
     external_allowed: manual external numbers may be dialled (supervised only).
     allowed_domains: if set, transfer targets (and REFERs we accept) must be in these.
     consult_timeout_s: a consult call not answered by then has failed.
     complete_timeout_s: a REFER with no final result by then has failed.
     """
 
+    enabled: bool = True
     external_allowed: bool = True
     allowed_domains: list[str] = field(default_factory=list)
     consult_timeout_s: float = 30.0
@@ -264,6 +271,8 @@ class TransferManager(QObject):
     # -- helpers --------------------------------------------------------------------
 
     def _customer(self, call_id: str) -> CallRecord:
+        if not self.policy.enabled:
+            raise TransferNotAllowedError("Session Transfer is switched off by your IT department")
         if self.active() is not None:
             raise InvalidStateError("another transfer is in progress; finish or cancel it first")
         rec = self._calls.get(call_id)
