@@ -14,6 +14,8 @@ APT_PACKAGES=(
   xvfb xauth x11-utils libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1
   libdbus-1-3 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-randr0
   libxcb-render-util0 libxcb-xinerama0 libxcb-image0 fonts-dejavu-core
+  # The .deb test: build and install the package, find its window under Xvfb
+  xdotool desktop-file-utils libx11-xcb1 libxcb-xfixes0 libxcb-xkb1
 )
 
 missing=()
