@@ -77,6 +77,8 @@ def plan_start(args: argparse.Namespace, loaded: LoadedConfig,
         agent.wrap_up_seconds = max(0.0, args.wrap_up_seconds)
     if args.max_queue_seconds is not None:
         agent.max_queue_seconds = max(1.0, args.max_queue_seconds)
+    if args.four_way:
+        agent.four_way_conference = True
     if args.consult_timeout is not None:
         agent.consult_timeout_s = max(1.0, args.consult_timeout)
     engine = EngineConfig(

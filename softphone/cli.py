@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="how long a transferred call may wait for this agent to be Available")
     agent.add_argument("--consult-timeout", type=float, metavar="S",
                        help="a consult call not answered by then has failed")
+    agent.add_argument("--four-way", action="store_true",
+                       help="allow a fourth party during supervised transfers")
     parser.add_argument("--self-test", action="store_true",
                         help="check that the installation works, print a report and exit")
     parser.add_argument("--provisioning", metavar="PATH|URL",

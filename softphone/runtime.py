@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 
-from softphone.automation import agent_methods, engine_methods
+from softphone.automation import agent_methods, conference_methods, engine_methods
 from softphone.automation.api_file import remove_api_file, write_api_file
 from softphone.automation.server import AutomationServer
 from softphone.core.directory import Directory
@@ -92,6 +92,7 @@ class Runtime(QObject):
         api = AutomationServer(self)
         engine_methods.install(api, self.engine, self.request_quit)
         agent_methods.install(api, self.engine)
+        conference_methods.install(api, self.engine)
         api.listen(port)
         self.api = api
         write_api_file(self.options.profile, api.port, api.token, self.engine.local_uri)

@@ -46,9 +46,15 @@ def install(server: AutomationServer, engine: SipEngine) -> None:
         return {"transfer_id": t.transfer_id, "consult_call_id": t.consult_call_id}
 
     def supervised_complete(p: dict[str, Any]) -> Any:
-        a = Params(p, {"call_id"})
+        a = Params(p, {"call_id", "fourth_party"})
         engine.pump.kick()
-        return {"transfer_id": transfers.complete_supervised(a.text("call_id")).transfer_id}
+        fourth = a.text("fourth_party", "drop")
+        has_fourth = any(party.role == "fourth" and party.state != "left"
+                         for party in engine.conference.parties())
+        t = transfers.complete_supervised(a.text("call_id"), fourth)
+        return {"transfer_id": t.transfer_id,
+                "fourth_party": (("transferred" if fourth == "transfer" else "dropped")
+                                 if has_fourth else None)}
 
     def supervised_cancel(p: dict[str, Any]) -> Any:
         a = Params(p, {"call_id"})

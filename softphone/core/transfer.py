@@ -190,6 +190,7 @@ class Transfer:
     status_code: int = 0
     reason: str = ""
     started_at: float = field(default_factory=time.monotonic)
+    fourth_party: str = "drop"
 
     @property
     def active(self) -> bool:

@@ -7,6 +7,7 @@ while hundreds of desktops losing one registrar must back off and spread out.
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -140,6 +141,7 @@ class AccountManager(QObject):
         self._retry_due: dict[str, float] = {}
         self.incoming_call_handler: Callable[[SipAccount, int, str], None] = _reject_all
         self.local_account_id = "local"
+        self._rtp_port_base = random.randrange(10000, 60000, 2)
 
     # -- creation -----------------------------------------------------------------
 
@@ -211,6 +213,10 @@ class AccountManager(QObject):
 
     def _media_config(self, cfg: pj.AccountConfig, srtp: str) -> None:
         cfg.mediaConfig.transportConfig.boundAddress = self._endpoint.config.bind_address
+        # pjsua starts every process at RTP port 4000 and walks up on collisions;
+        # a random even start spreads softphones sharing a machine (and a
+        # terminal server) without a failed bind each.
+        cfg.mediaConfig.transportConfig.port = self._rtp_port_base
         cfg.mediaConfig.srtpUse = {
             "off": pj.PJMEDIA_SRTP_DISABLED,
             "optional": pj.PJMEDIA_SRTP_OPTIONAL,

@@ -42,7 +42,8 @@ class AgentService(QObject):
     Attributes:
         machine: the pure :class:`AgentStateMachine`.
         max_queue_seconds: how long a queued transfer may wait.
-        activity_hint: extra call activity from the transfer/conference layer.
+        hints: extra call activity by source ("transfer", "conference"): the
+            most involved one wins.
     """
 
     state_changed = Signal(object)
@@ -59,7 +60,7 @@ class AgentService(QObject):
                                          wrap_up_returns_to=wrap_up_returns_to,
                                          reasons=reasons)
         self.max_queue_seconds = max_queue_seconds
-        self.activity_hint: CallActivity = CallActivity.NONE
+        self.hints: dict[str, CallActivity] = {}
         self._queued_call: str | None = None
         self._queue_expiry = QTimer(self)
         self._queue_expiry.setSingleShot(True)
@@ -94,10 +95,14 @@ class AgentService(QObject):
     def end_wrap_up(self) -> AgentStatus:
         return self.machine.end_wrap_up()
 
+    def set_hint(self, source: str, activity: CallActivity) -> None:
+        self.hints[source] = activity
+        self.refresh_activity()
+
     def refresh_activity(self) -> None:
         """Recompute the busy state from the calls (and transfer/conference hints)."""
         talking = any(self._counts_as_talking(r.snapshot()) for r in self._calls.records())
-        activity = self.activity_hint
+        activity = max(self.hints.values(), key=lambda a: a.value, default=CallActivity.NONE)
         if activity == CallActivity.NONE and talking:
             activity = CallActivity.TALKING
         talked = any(r.talked for r in self._calls.records()) or self._talked_since_idle

@@ -135,6 +135,10 @@ class CallManager(QObject):
         self.header_prefix = DEFAULT_HEADER_PREFIX
         self._calls: dict[str, CallRecord] = {}
         self.incoming_status: Callable[[CallSnapshot], int] = lambda snap: 180
+        # Set by the conference: groups of calls whose far ends hear each other,
+        # and the calls agent 1 has left.
+        self.mixes: Callable[[], list[set[str]]] = lambda: []
+        self.agent_absent: Callable[[], set[str]] = set
         self.transfer_request_status: Callable[[CallSnapshot, str], int] = lambda s, uri: 202
         accounts.incoming_call_handler = self._on_incoming
 
@@ -162,7 +166,7 @@ class CallManager(QObject):
 
     def make_call(self, uri: str, account_id: str | None = None,
                   headers: dict[str, str] | None = None,
-                  pop: ScreenPop | None = None) -> str:
+                  pop: ScreenPop | None = None, hold_others: bool = True) -> str:
         target = parse_sip_uri(uri)
         extra = validate_extra_headers(headers or {})
         if pop is not None:
@@ -171,7 +175,8 @@ class CallManager(QObject):
         acc = self._accounts.get(account_id)
         # Hold the others first: the new call must not be in the registry
         # before pjsua has given it an id.
-        self._hold_others(None)
+        if hold_others:
+            self._hold_others(None)
         call_id = self._ids.new("call")
         call = SipCall(self, call_id, acc)
         rec = CallRecord(call_id, account_id, CallDirection.OUTBOUND, call,
@@ -268,12 +273,13 @@ class CallManager(QObject):
         rec.local_hold = True
         self._rebuild_and_notify(rec)
 
-    def resume(self, call_id: str) -> None:
+    def resume(self, call_id: str, hold_others: bool = True) -> None:
         rec = self.get(call_id)
         self._require_confirmed(rec, "resume")
         if not rec.local_hold:
             return
-        self._hold_others(call_id)
+        if hold_others:
+            self._hold_others(call_id)
         prm = pj.CallOpParam(True)
         prm.opt.flag = pj.PJSUA_CALL_UNHOLD
         self._do(rec, "resume", lambda c: c.reinvite(prm))
@@ -351,7 +357,7 @@ class CallManager(QObject):
         self._calls.clear()
 
     def rebuild_audio(self) -> None:
-        self._router.rebuild(self._calls.values())
+        self._router.rebuild(self._calls.values(), self.mixes(), self.agent_absent())
 
     # -- helpers ------------------------------------------------------------------
 
@@ -371,7 +377,10 @@ class CallManager(QObject):
     def _hold_others(self, keep: str | None) -> None:
         if not self.auto_hold:
             return
+        mixed = set().union(*self.mixes()) if self.mixes() else set()
         for other in self._calls.values():
+            if keep in mixed and other.call_id in mixed:
+                continue  # conference legs go together
             if (other.call_id != keep and other.state == CallState.CONFIRMED
                     and not other.local_hold and not other.handed_off):
                 try:

@@ -25,6 +25,7 @@ from softphone.sip.agent import AgentService
 from softphone.sip.audio.ringer import Ringer
 from softphone.sip.audio.soundcard import SoundCardBridge, SoundCardUnavailable
 from softphone.sip.calls import CallManager
+from softphone.sip.conference import ConferenceManager
 from softphone.sip.config import EngineConfig
 from softphone.sip.endpoint import Endpoint, pjsip_version
 from softphone.sip.media import AudioRouter
@@ -80,6 +81,8 @@ class SipEngine(QObject):
                            consult_timeout_s=agent_cfg.consult_timeout_s),
             self)
         self.presence.agent_changed.connect(self.transfers.agent_presence_changed)
+        self.conference = ConferenceManager(self.calls, self.transfers, self.agent, self.ids,
+                                            agent_cfg.four_way_conference, self)
         self.pump = EventPump(self.endpoint.handle_events, self._busy, self)
         self.endpoint.ep.on_transport_lost = self.accounts.transport_lost
         self.audio_mode = "null"

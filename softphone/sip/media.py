@@ -24,6 +24,8 @@ log = logging.getLogger("softphone.sip.media")
 class RoutedCall(Protocol):
     """What the router needs to know about a call."""
 
+    @property
+    def call_id(self) -> str: ...
     def audio_media(self) -> pj.AudioMedia | None: ...
     def hears(self) -> bool: ...
     def speaks(self) -> bool: ...
@@ -55,16 +57,31 @@ class AudioRouter:
         self.source: pj.AudioMedia | None = None
         self.sinks: list[pj.AudioMedia] = []
 
-    def rebuild(self, calls: Iterable[RoutedCall]) -> None:
+    def rebuild(self, calls: Iterable[RoutedCall], mixes: Iterable[set[str]] = (),
+                agent_absent: set[str] | None = None) -> None:
+        """Apply the link rules.
+
+        ``mixes``: groups of call ids whose far ends hear each other (a local
+        conference: a full mesh between every pair, mixed in C by the bridge).
+        ``agent_absent``: calls the agent has left (still mixed, not heard).
+        """
+        absent = agent_absent or set()
+        medias: dict[str, pj.AudioMedia] = {}
         for call in calls:
             media = call.audio_media()
             if media is None:
                 continue
-            hear = call.hears()
+            medias[call.call_id] = media
+            present = call.call_id not in absent
             for sink in self.sinks:
-                link(media, sink, hear)
+                link(media, sink, call.hears() and present)
             if self.source is not None:
-                link(self.source, media, call.speaks())
+                link(self.source, media, call.speaks() and present)
+        mixed = {(a, b) for group in mixes for a in group for b in group if a != b}
+        for a, media_a in medias.items():
+            for b, media_b in medias.items():
+                if a != b:
+                    link(media_a, media_b, (a, b) in mixed)
 
     def detach_sink(self, sink: pj.AudioMedia, calls: Iterable[RoutedCall]) -> None:
         for call in calls:

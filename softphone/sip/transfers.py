@@ -16,6 +16,7 @@ from softphone.core.agent_state import CallActivity
 from softphone.core.calls import CallSnapshot, CallState, HoldState
 from softphone.core.directory import Directory
 from softphone.core.errors import (
+    InvalidParamsError,
     InvalidStateError,
     NotFoundError,
     SoftphoneError,
@@ -109,7 +110,7 @@ class TransferManager(QObject):
         check_allowed(TransferKind.SUPERVISED, target,
                       external_allowed=self.policy.external_allowed,
                       allowed_domains=self.policy.allowed_domains)
-        uri = self._uri_for(target)
+        uri = self.uri_for(target)
         if not uri:
             raise InvalidStateError(f"nobody in {target.label!r} is Available to consult")
         t = Transfer(self._ids.new("xfer"), TransferKind.SUPERVISED, call_id, target,
@@ -126,11 +127,21 @@ class TransferManager(QObject):
         self._timer.start(int(self.policy.consult_timeout_s * 1000))
         return t
 
-    def complete_supervised(self, call_id: str) -> Transfer:
+    def complete_supervised(self, call_id: str, fourth_party: str = "drop") -> Transfer:
+        """Send the customer to the target. ``fourth_party`` (four-way
+        conference): ``drop`` hangs up on them, ``transfer`` sends them to the
+        target as well (agents and groups only)."""
         t = self.find(call_id)
         if t.kind != TransferKind.SUPERVISED or t.phase != Phase.CONSULTING:
             raise InvalidStateError(
                 f"transfer {t.transfer_id} cannot be completed while {t.phase.value}")
+        if fourth_party not in ("drop", "transfer"):
+            raise InvalidParamsError("fourth_party must be drop or transfer")
+        if fourth_party == "transfer" and t.target.kind not in (TargetKind.AGENT,
+                                                               TargetKind.GROUP):
+            raise TransferNotAllowedError(
+                "the fourth party can only be sent along to an agent or an agent group")
+        t.fourth_party = fourth_party
         self._calls.refer_replaces(t.customer_call_id, t.consult_call_id)
         self._advance(t, Phase.COMPLETING)
         self._timer.start(int(self.policy.complete_timeout_s * 1000))
@@ -172,7 +183,7 @@ class TransferManager(QObject):
         return t
 
     def _send_blind(self, t: Transfer) -> None:
-        uri = self._uri_for(t.target)
+        uri = self.uri_for(t.target)
         if not uri:
             self._advance(t, Phase.WAITING_FOR_AGENT,
                           reason=f"waiting for an Available agent in {t.target.label}")
@@ -280,7 +291,7 @@ class TransferManager(QObject):
             raise InvalidStateError(f"call {call_id} is not a connected call to transfer")
         return rec
 
-    def _uri_for(self, target: TransferTarget) -> str:
+    def uri_for(self, target: TransferTarget) -> str:
         if target.kind != TargetKind.GROUP or target.uri:
             return target.uri
         member = first_available(self.directory.members(target.ref))
@@ -326,8 +337,7 @@ class TransferManager(QObject):
         if t is not None and t.kind == TransferKind.SUPERVISED:
             hint = (CallActivity.TRANSFER if t.phase == Phase.COMPLETING
                     else CallActivity.CONSULT)
-        self._agent.activity_hint = hint
-        self._agent.refresh_activity()
+        self._agent.set_hint("transfer", hint)
 
     def _default_domain(self) -> str:
         account_id = self._accounts.default_account_id()

@@ -62,3 +62,13 @@ def analyse(path: Path, freqs: list[float], skip: float = 0.2) -> dict[float, fl
 
 def has_tone(levels: dict[float, float], freq: float, threshold: float = -40.0) -> bool:
     return levels[freq] > threshold
+
+
+def window_levels(path: Path, freq: float, window: float = 1.0, skip: float = 0.3
+                  ) -> list[float]:
+    """Level of ``freq`` in consecutive windows of a recording (for stability checks)."""
+    samples, rate = read_wav(path)
+    samples = samples[int(skip * rate):]
+    size = int(window * rate)
+    return [tone_level(samples[i:i + size], rate, freq)
+            for i in range(0, samples.size - size + 1, size)]
