@@ -42,9 +42,10 @@ def install(server: AutomationServer, engine: SipEngine, quit_app: Callable[[], 
         engine.pump.kick()
         return {"account_id": accounts.register(spec)}
 
-    def account_id_method(action: Callable[[str], None]) -> Callable[[dict[str, Any]], Any]:
+    def id_method(key: str, action: Callable[[str], object]) -> Callable[[dict[str, Any]], Any]:
+        """A method taking one id (``account_id`` or ``call_id``) and returning {}."""
         def method(p: dict[str, Any]) -> Any:
-            action(Params(p, {"account_id"}).text("account_id"))
+            action(Params(p, {key}).text(key))
             engine.pump.kick()
             return {}
         return method
@@ -60,13 +61,6 @@ def install(server: AutomationServer, engine: SipEngine, quit_app: Callable[[], 
         call_id = calls.make_call(a.text("uri"), a.opt_text("account_id"), a.mapping("headers"),
                                   pop=pop)
         return {"call_id": call_id}
-
-    def call_method(action: Callable[[str], object]) -> Callable[[dict[str, Any]], Any]:
-        def method(p: dict[str, Any]) -> Any:
-            action(Params(p, {"call_id"}).text("call_id"))
-            engine.pump.kick()
-            return {}
-        return method
 
     def call_reject(p: dict[str, Any]) -> Any:
         a = Params(p, {"call_id", "code"})
@@ -113,16 +107,16 @@ def install(server: AutomationServer, engine: SipEngine, quit_app: Callable[[], 
     for name, handler in {
         "status": status,
         "account.register": account_register,
-        "account.unregister": account_id_method(accounts.unregister),
-        "account.reregister": account_id_method(accounts.reregister),
-        "account.remove": account_id_method(accounts.remove),
+        "account.unregister": id_method("account_id", accounts.unregister),
+        "account.reregister": id_method("account_id", accounts.reregister),
+        "account.remove": id_method("account_id", accounts.remove),
         "account.list": account_list,
         "call.make": call_make,
-        "call.answer": call_method(calls.answer),
+        "call.answer": id_method("call_id", calls.answer),
         "call.reject": call_reject,
-        "call.hangup": call_method(calls.hangup),
-        "call.hold": call_method(calls.hold),
-        "call.resume": call_method(calls.resume),
+        "call.hangup": id_method("call_id", calls.hangup),
+        "call.hold": id_method("call_id", calls.hold),
+        "call.resume": id_method("call_id", calls.resume),
         "call.mute": call_mute,
         "call.dtmf": call_dtmf,
         "call.list": call_list,

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from softphone.config.dialplan import NumberCheck, check_number, fill_crm_url
 from softphone.config.errors import ConfigError, ConfigIssue, ConfigUnreadableError
-from softphone.config.logsetup import LogSetup, redact, setup_file_logging
+from softphone.config.logsetup import LogSetup, setup_file_logging
 from softphone.config.merge import LOCKED_TOOLTIP, EffectiveConfig, merge
 from softphone.config.passwords import PasswordStore
 from softphone.config.paths import resolve_provisioning_source
 from softphone.config.schema import Provisioning
 from softphone.config.settings import Settings, SettingsStore
 from softphone.config.startup import LoadedConfig, codec_priorities, load_configuration
+from softphone.core.redact import redact
 
 __all__ = [
     "LOCKED_TOOLTIP",

@@ -1,36 +1,22 @@
 """Log files: rotated, in the platformdirs log dir, with credentials redacted.
 
-:func:`redact` lives here (not in the SIP layer) so that every log line,
-whatever wrote it, passes through the same filter on its way to a file.
+:func:`softphone.core.redact.redact` filters every log line, whatever wrote
+it, on its way to a file (and PJSIP's lines before they are logged at all).
 """
 
 from __future__ import annotations
 
 import logging
 import logging.handlers
-import re
 from pathlib import Path
 
 from softphone.config.paths import LOG_FILE
+from softphone.core.redact import redact
 
 SIP_TRACE_LOGGER = "softphone.pjsip"
 MAX_BYTES = 5 * 1024 * 1024
 BACKUPS = 5
 
-# Header lines anywhere in a multi-line SIP trace, and inline after a log prefix.
-_AUTH_RE = re.compile(r"(\b(?:Proxy-)?Authorization\s*:)[^\r\n]*", re.IGNORECASE)
-_PASSWORD_RE = re.compile(
-    r"((?:password|passwd|pwd|secret|token)[\"']?\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s,;&]+)",
-    re.IGNORECASE)
-_URL_CREDENTIALS_RE = re.compile(r"(\b[a-z][a-z0-9+.\-]*://[^/\s:@]+:)[^@\s/]+@", re.IGNORECASE)
-REDACTED = "<redacted>"
-
-
-def redact(text: str) -> str:
-    """Remove Authorization headers, password values and URL credentials from text."""
-    text = _AUTH_RE.sub(rf"\1 {REDACTED}", text)
-    text = _PASSWORD_RE.sub(rf"\1{REDACTED}", text)
-    return _URL_CREDENTIALS_RE.sub(rf"\1{REDACTED}@", text)
 
 
 class RedactingFormatter(logging.Formatter):

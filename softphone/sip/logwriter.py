@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 import logging
-import re
 
 import pjsua2 as pj
 
+from softphone.core.redact import redact
 from softphone.sip.guard import guarded
 
 pjlog = logging.getLogger("softphone.pjsip")
-
-_AUTH_RE = re.compile(
-    r"^((?:Proxy-)?Authorization\s*:).*$", re.IGNORECASE | re.MULTILINE
-)
-_PASSWORD_RE = re.compile(r"(password\s*[=:]\s*)\S+", re.IGNORECASE)
-
-
-def redact(text: str) -> str:
-    """Remove Authorization headers and password values from a log line."""
-    text = _AUTH_RE.sub(r"\1 <redacted>", text)
-    return _PASSWORD_RE.sub(r"\1<redacted>", text)
-
 
 class PjLogWriter(pj.LogWriter):  # type: ignore[misc]
     """Called by PJSIP from any of its threads; only touches Python logging."""

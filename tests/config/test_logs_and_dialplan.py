@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from softphone.config.dialplan import check_number, fill_crm_url
-from softphone.config.logsetup import LogSetup, redact, setup_file_logging
+from softphone.config.logsetup import LogSetup, setup_file_logging
 from softphone.config.schema import DialPlan
 from softphone.core.errors import InvalidParamsError
+from softphone.core.redact import redact
 
 
 def test_redact_authorization_and_passwords():
