@@ -125,9 +125,23 @@ def check_allowed(kind: TransferKind, target: TransferTarget, *,
     if target.kind == TargetKind.EXTERNAL and not external_allowed:
         raise TransferNotAllowedError("transfers to manually entered numbers are not allowed")
     if allowed_domains and target.uri:
-        host = parse_sip_uri(target.uri).host.lower()
-        if not any(host == d.lower() or host.endswith("." + d.lower()) for d in allowed_domains):
+        host = parse_sip_uri(target.uri).host
+        if not domain_allowed(host, allowed_domains):
             raise TransferNotAllowedError(f"transfers to {host} are not allowed by policy")
+
+
+def domain_allowed(host: str, patterns: list[str]) -> bool:
+    """``host`` matches one of ``patterns``: ``example.com`` (itself and its
+    subdomains) or ``*.example.com`` (subdomains only)."""
+    host = host.lower().rstrip(".")
+    for pattern in patterns:
+        pattern = pattern.lower().rstrip(".")
+        if pattern.startswith("*."):
+            if host.endswith(pattern[1:]):
+                return True
+        elif host == pattern or host.endswith("." + pattern):
+            return True
+    return False
 
 
 def first_available(members: list[Agent]) -> Agent | None:

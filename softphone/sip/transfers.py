@@ -32,6 +32,7 @@ from softphone.core.transfer import (
     TransferKind,
     TransferTarget,
     check_allowed,
+    domain_allowed,
     first_available,
     resolve_target,
 )
@@ -352,12 +353,10 @@ class TransferManager(QObject):
             return 202
         try:
             uri = dst_uri.strip().lstrip("<").split(">")[0].split("?")[0]
-            host = parse_sip_uri(uri).host.lower()
+            host = parse_sip_uri(uri).host
         except SoftphoneError:
             return 400
-        allowed = any(host == d.lower() or host.endswith("." + d.lower())
-                      for d in self.policy.allowed_domains)
-        return 202 if allowed else 403
+        return 202 if domain_allowed(host, self.policy.allowed_domains) else 403
 
 
 

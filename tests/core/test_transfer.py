@@ -102,3 +102,14 @@ def test_transfer_phases():
     with pytest.raises(InvalidStateError):
         t.advance(Phase.CONSULTING)
     assert t.to_json()["phase"] == "completed"
+
+
+def test_domain_patterns():
+    from softphone.core.transfer import domain_allowed
+
+    assert domain_allowed("pbx.example.com", ["example.com"])
+    assert domain_allowed("example.com", ["example.com"])
+    assert domain_allowed("a.b.example.com", ["*.example.com"])
+    assert not domain_allowed("example.com", ["*.example.com"])
+    assert not domain_allowed("badexample.com", ["example.com", "*.example.com"])
+    assert not domain_allowed("example.com.evil.net", ["example.com"])
