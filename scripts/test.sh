@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   # Real SIP peers and servers for the tests
   kamailio kamailio-presence-modules kamailio-sqlite-modules kamailio-tls-modules
-  kamailio-utils-modules sip-tester baresip-core openssl
+  kamailio-utils-modules sip-tester baresip-core linphone-cli openssl
   # A real PortAudio device path without hardware (PulseAudio null sinks)
   libportaudio2 pulseaudio pulseaudio-utils alsa-utils libasound2-plugins
   # Qt under Xvfb for the real-window tests and screenshots

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QApplication, QMessageBox
@@ -15,7 +17,8 @@ from softphone.core.errors import SoftphoneError
 from softphone.runtime import Runtime, RuntimeOptions
 from softphone.sip.audio.devices import list_devices
 from softphone.ui.first_run_dialog import FirstRunDialog
-from softphone.ui.main_window import MainWindow
+from softphone.ui.history import HISTORY_FILE
+from softphone.ui.main_window import MainWindow, UiFeatures
 from softphone.ui.settings_dialog import SettingsDialog
 
 log = logging.getLogger("softphone")
@@ -72,7 +75,7 @@ def run_gui(options: RuntimeOptions, loaded: LoadedConfig | None = None) -> int:
     runtime.install_signal_handlers()
     runtime.start()
     try:
-        window = MainWindow(runtime.engine)
+        window = MainWindow(runtime.engine, **window_options(runtime, loaded))
         session = GuiSession(runtime, window)
         session.finished.connect(app.quit)
         window.show()
@@ -83,6 +86,33 @@ def run_gui(options: RuntimeOptions, loaded: LoadedConfig | None = None) -> int:
     finally:
         runtime.shutdown()
     return 0
+
+
+def ui_state_saver(loaded: LoadedConfig) -> Callable[[dict[str, Any]], None]:
+    """Saves the window's remembered state as ``ui`` in the user's settings file."""
+
+    def save(state: dict[str, Any]) -> None:
+        settings = loaded.store.settings
+        loaded.save_settings(settings.model_copy(update={"ui": dict(state)}))
+
+    return save
+
+
+def window_options(runtime: Runtime, loaded: LoadedConfig | None) -> dict[str, Any]:
+    """The main window's extras: IT's feature switches as the engine enforces
+    them (provisioning and command line), the dial plan, the CRM link, the
+    remembered UI state and where the call history is kept."""
+    options: dict[str, Any] = {
+        "features": UiFeatures.from_engine(runtime.engine),
+        "history_path": runtime.options.profile / HISTORY_FILE,
+    }
+    if loaded is not None:
+        provisioning = loaded.effective.provisioning
+        options.update(dial_plan=provisioning.dial_plan,
+                       crm_template=str(provisioning.crm.url_template),
+                       ui_state=dict(loaded.store.settings.ui),
+                       save_ui_state=ui_state_saver(loaded))
+    return options
 
 
 class GuiConfigurator(QObject):

@@ -31,13 +31,13 @@ def install(server: AutomationServer, engine: SipEngine, quit_app: Callable[[], 
 
     def account_register(p: dict[str, Any]) -> Any:
         a = Params(p, {"uri", "registrar", "username", "password", "realm", "transport",
-                       "proxy", "expires", "srtp", "display_name"})
+                       "proxy", "expires", "srtp", "display_name", "publish"})
         spec = AccountSpec(
             uri=a.text("uri"), registrar=a.text("registrar", ""), username=a.text("username", ""),
             password=a.text("password", ""), realm=a.text("realm", "*"),
             transport=a.text("transport", "udp").lower(), proxy=a.text("proxy", ""),
             expires=a.integer("expires", 300), srtp=a.text("srtp", "off"),
-            display_name=a.text("display_name", ""),
+            display_name=a.text("display_name", ""), publish=a.flag("publish", False),
         )
         engine.pump.kick()
         return {"account_id": accounts.register(spec)}

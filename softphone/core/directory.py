@@ -88,6 +88,19 @@ class Directory:
                 return agent
         return None
 
+    def watch_order(self) -> list[Agent]:
+        """Agents most worth knowing the state of first: my groups' members,
+        then other groups' members, then the rest (each in directory order)."""
+        seen: dict[str, Agent] = {}
+        groups = [g for g in self.my_groups if g in self.groups]
+        groups += [g for g in self.groups if g not in groups]
+        for group_id in groups:
+            for agent in self.members(group_id):
+                seen.setdefault(agent.agent_id, agent)
+        for agent in self.agents.values():
+            seen.setdefault(agent.agent_id, agent)
+        return list(seen.values())
+
     def members(self, group_id: str) -> list[Agent]:
         group = self.groups[group_id]
         return [self.agents[a] for a in group.members if a in self.agents]

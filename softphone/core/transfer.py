@@ -205,6 +205,7 @@ class Transfer:
     reason: str = ""
     started_at: float = field(default_factory=time.monotonic)
     fourth_party: str = "drop"
+    refer_accepted: bool = False  # the far end sent a NOTIFY for our REFER
 
     @property
     def active(self) -> bool:

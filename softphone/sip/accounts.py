@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("softphone.sip")
 
 TRANSPORTS = ("udp", "tcp", "tls")
+# pjsua matches requests to accounts in priority order (the local account has 0).
+REGISTERED_ACCOUNT_PRIORITY = 10
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,9 @@ class AccountSpec:
         proxy: optional outbound proxy URI.
         expires: registration lifetime asked for, in seconds.
         srtp: ``off``, ``optional`` or ``mandatory``.
+        display_name: shown to the people called.
+        publish: PUBLISH our presence (agent state) to the registrar's presence
+            server instead of answering colleagues' SUBSCRIBEs ourselves.
     """
 
     uri: str
@@ -60,6 +65,7 @@ class AccountSpec:
     expires: int = 300
     srtp: str = "off"
     display_name: str = ""
+    publish: bool = False
 
 
 @dataclass(frozen=True)
@@ -197,6 +203,15 @@ class AccountManager(QObject):
             cfg.sipConfig.proxies.append(str(parse_sip_uri(spec.proxy)))
         self._media_config(cfg, spec.srtp)
         cfg.callConfig.prackUse = pj.PJSUA_100REL_OPTIONAL
+        # With a presence server our state goes there by PUBLISH (sent through
+        # the outbound proxy like every request of the account).
+        cfg.presConfig.publishEnabled = spec.publish
+        # pjsua picks the account of a request it starts itself (presence
+        # SUBSCRIBEs, pjsua_acc_find_for_outgoing) by the target's host, and the
+        # local account's host is this machine's address: where the registrar
+        # shares it (a PBX on the same host, the test lab) the registered
+        # account must come first.
+        cfg.priority = REGISTERED_ACCOUNT_PRIORITY
         account_id = account_id or self._ids.new("acc")
         acc = SipAccount(self, account_id)
         self._accounts[account_id] = acc

@@ -223,11 +223,26 @@ class TransferManager(QObject):
             why = f"{snap.status_code} {snap.reason}".strip() if snap.status_code else "ended"
             self._advance(t, Phase.CONSULT_FAILED, snap.status_code,
                           f"the consult call failed ({why}); the customer is on hold")
+        elif (snap.state == CallState.DISCONNECTED and t.phase == Phase.COMPLETING
+              and t.kind == TransferKind.SUPERVISED and t.refer_accepted):
+            # The target ended the consult call after the customer's phone
+            # accepted our REFER with Replaces: it was replaced. Some stacks'
+            # final NOTIFY never arrives (liblinphone 5.1 sends a malformed
+            # Subscription-State that PJSIP drops).
+            self._timer.stop()
+            self._advance(t, Phase.COMPLETED, 200, "the target took over the consult call")
+            self._hang_up_quietly(t.customer_call_id)
 
     def _customer_changed(self, t: Transfer, snap: CallSnapshot) -> None:
         if snap.state == CallState.DISCONNECTED:
             self._timer.stop()
-            if t.phase != Phase.COMPLETED:
+            if t.phase in (Phase.COMPLETING, Phase.QUEUED) and t.refer_accepted:
+                # Many phones end the original call as soon as the new one is
+                # under way, sometimes before their final NOTIFY: having
+                # accepted our REFER, the customer's phone took the transfer over.
+                self._advance(t, Phase.COMPLETED, 200,
+                              "the customer's phone took the transfer over")
+            elif t.phase != Phase.COMPLETED:
                 self._advance(t, Phase.FAILED, snap.status_code, "the customer hung up")
             return
         if t.phase == Phase.HOLDING and t.kind == TransferKind.UNSUPERVISED:
@@ -243,6 +258,8 @@ class TransferManager(QObject):
                   if x.customer_call_id == call_id and x.active), None)
         if t is None or t.phase not in (Phase.COMPLETING, Phase.QUEUED):
             return
+        if code < 300:
+            t.refer_accepted = True
         if not final:
             if code == 182 and t.phase == Phase.COMPLETING:
                 self._advance(t, Phase.QUEUED, code, "the target agent is not Available yet; "

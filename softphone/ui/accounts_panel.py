@@ -66,7 +66,7 @@ class AccountsPanel(QWidget):
         self.tree.setRootIsDecorated(False)
         self.tree.setUniformRowHeights(True)
         self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        self.tree.setMaximumHeight(110)
+        self.tree.setMaximumHeight(84)
         self.tree.setColumnWidth(0, 280)
         self.tree.setColumnWidth(1, 120)
 

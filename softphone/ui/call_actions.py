@@ -14,7 +14,7 @@ class CallActions:
     """Enabled flags (and toggle states) of the per-call controls.
 
     Attributes:
-        answer / reject: a ringing inbound call.
+        answer / reject: a ringing inbound call (not a queued one).
         hangup: any call not yet ended (cancel, decline or end).
         hold: the call is up, so hold/resume can be sent.
         held: the agent has the call on hold (the Hold toggle is down).
@@ -36,7 +36,9 @@ class CallActions:
 def actions_for(snap: CallSnapshot | None) -> CallActions:
     if snap is None or snap.state == CallState.DISCONNECTED:
         return CallActions()
-    ringing = snap.direction == CallDirection.INBOUND and snap.state in RINGING
+    # A queued transfer cannot be answered: it is presented once the agent is Available.
+    ringing = (snap.direction == CallDirection.INBOUND and snap.state in RINGING
+               and not snap.queued)
     confirmed = snap.state == CallState.CONFIRMED
     return CallActions(
         answer=ringing,

@@ -15,6 +15,7 @@ from PySide6.QtCore import (
     Qt,
     QTimer,
 )
+from PySide6.QtGui import QBrush, QColor, QFont
 
 from softphone.core.calls import CallDirection, CallSnapshot, CallState, HoldState, split_name_addr
 from softphone.ui.text import one_line, party_text, plain_tooltip
@@ -24,6 +25,7 @@ Index = QModelIndex | QPersistentModelIndex
 # How long an ended call stays in the list so the agent sees how it ended.
 DEFAULT_LINGER_MS = 4000
 TICK_MS = 1000
+QUEUED_BACKGROUND = "#fdebd0"
 
 
 class Column(enum.IntEnum):
@@ -68,6 +70,10 @@ def state_text(snap: CallSnapshot) -> str:
     """The API's state names, except for the early phase, which says who rings."""
     if snap.state == CallState.DISCONNECTED and snap.status_code >= 300:
         return f"disconnected: {snap.status_code} {one_line(snap.reason, 60)}".rstrip()
+    if snap.queued and snap.state != CallState.DISCONNECTED:
+        return "queued: waiting for you to be Available"
+    if snap.handed_off and snap.state != CallState.DISCONNECTED:
+        return "being transferred"
     if snap.state == CallState.EARLY:
         # An inbound call is EARLY as soon as we send 180; for the agent it
         # is still an incoming call waiting for an answer.
@@ -226,6 +232,13 @@ class CallTableModel(QAbstractTableModel):
             return flags_text(snap)
         if role == Qt.ItemDataRole.ToolTipRole and column == Column.REMOTE:
             return plain_tooltip(remote_party(snap))
+        if role == Qt.ItemDataRole.BackgroundRole and snap.queued:
+            # A queued transfer waits for the agent: shown apart from live calls.
+            return QBrush(QColor(QUEUED_BACKGROUND))
+        if role == Qt.ItemDataRole.FontRole and snap.queued:
+            font = QFont()
+            font.setItalic(True)
+            return font
         if role == Qt.ItemDataRole.TextAlignmentRole and column == Column.DURATION:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None

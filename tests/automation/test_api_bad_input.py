@@ -179,3 +179,16 @@ def test_a_second_client_gets_events_too(softphones: InstanceFactory):
         second.wait_event("call.state", lambda e: e["state"] == "calling")
     finally:
         second.close()
+
+
+def test_a_directory_larger_than_pjsua_can_watch_does_not_crash(softphones: InstanceFactory):
+    """pjsua asserts (aborts) past 256 presence subscriptions."""
+    a = softphones("alice")
+    assert a.api is not None
+    agents = [{"id": f"a{i}", "name": f"Agent {i}", "uri": f"sip:a{i}@127.0.0.1:9"}
+              for i in range(2000)]
+    result = a.api.call("directory.set", directory={"agents": agents})
+    assert result["agents"] == 2000
+    assert a.api.call("status")["running"] is True
+    assert len(a.api.call("directory.get")["agents"]) == 2000
+    assert "pjsua can watch 250" in a.log_text()

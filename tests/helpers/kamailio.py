@@ -24,11 +24,21 @@ What the generated script does (see ``_CONFIG`` below, it is commented):
 Phones use it as registrar and outbound proxy (:meth:`Kamailio.account_params`):
 the AOR ``sip:1001@127.0.0.1`` alone would send requests to port 5060.
 
-Left for later (the script has marked places): a presence server
-(PUBLISH/SUBSCRIBE/NOTIFY) and parallel forking to a group's members.
+  * Presence server (``presence`` + ``presence_xml``): PUBLISH and SUBSCRIBE
+    for our users' AORs (``Event: presence``) are handled by Kamailio itself
+    (after digest auth), which NOTIFYs every watcher; subscriptions are
+    authorised without XCAP rules (``force_active``). Presentities and watchers
+    live in db_text tables next to the subscriber table.
+  * Group URIs (:attr:`Kamailio.groups`, e.g. ``sip:support@127.0.0.1``) fork
+    an INVITE in parallel to every registered contact of the group's members;
+    the first 2xx wins and tm CANCELs the other branches.
+  * No RLS (RFC 4662 resource lists): pjsua2 cannot consume RLMI NOTIFYs (see
+    tests/interop/test_presence.py), so the softphone keeps one subscription
+    per agent through this server.
 
-Requires Debian's ``kamailio`` and ``kamailio-tls-modules`` packages (``kamcmd``
-comes with ``kamailio``) and ``openssl``.
+Requires Debian's ``kamailio``, ``kamailio-tls-modules`` and
+``kamailio-presence-modules`` packages (``kamcmd`` comes with ``kamailio``)
+and ``openssl``.
 """
 
 from __future__ import annotations
@@ -57,6 +67,33 @@ DEFAULT_USERS: dict[str, str] = {
     "1001": "secret-1001",
     "1002": "secret-1002",
     "1003": "secret-1003",
+    # Customers' phones (baresip, linphone, sipp) registered as users too.
+    "2001": "secret-2001",
+    "2002": "secret-2002",
+}
+
+# Group URIs forked by the proxy: sip:<group>@<domain> rings every member.
+DEFAULT_GROUPS: dict[str, list[str]] = {"support": ["1002", "1003"]}
+
+# db_text tables of the presence modules (schemas as in /usr/share/kamailio/dbtext).
+_PRESENCE_TABLES: dict[str, tuple[int, str]] = {
+    "presentity": (5, "id(int,auto) username(string) domain(string) event(string) etag(string) "
+                      "expires(int) received_time(int) body(string) sender(string) priority(int) "
+                      "ruid(string,null) "),
+    "active_watchers": (12, "id(int,auto) presentity_uri(string) watcher_username(string) "
+                            "watcher_domain(string) to_user(string) to_domain(string) "
+                            "event(string) event_id(string,null) to_tag(string) "
+                            "from_tag(string) callid(string) local_cseq(int) remote_cseq(int) "
+                            "contact(string) record_route(string,null) expires(int) "
+                            "status(int) reason(string,null) version(int) "
+                            "socket_info(string) local_contact(string) from_user(string) "
+                            "from_domain(string) updated(int) updated_winfo(int) flags(int) "
+                            "user_agent(string,null) "),
+    "watchers": (3, "id(int,auto) presentity_uri(string) watcher_username(string) "
+                    "watcher_domain(string) event(string) status(int) reason(string,null) "
+                    "inserted_time(int) "),
+    "xcap": (4, "id(int,auto) username(string) domain(string) doc(string) doc_type(int) "
+                "etag(string) source(int) doc_uri(string) port(int) "),
 }
 
 
@@ -142,11 +179,14 @@ class Kamailio:
     """
 
     def __init__(self, rundir: Path, *, users: dict[str, str] | None = None,
-                 host: str = HOST, tls: TlsFiles | None = None, debug: int = 2) -> None:
+                 host: str = HOST, tls: TlsFiles | None = None, debug: int = 2,
+                 groups: dict[str, list[str]] | None = None) -> None:
         self.rundir = rundir
         self.rundir.mkdir(parents=True, exist_ok=True)
         self.host = host
         self.users = dict(DEFAULT_USERS if users is None else users)
+        self.groups = {k: list(v) for k, v in
+                       (DEFAULT_GROUPS if groups is None else groups).items()}
         self.debug = debug
         self.tls = tls
         self.udp_port = 0
@@ -170,6 +210,12 @@ class Kamailio:
         """The address of record of ``user``, e.g. ``sip:1001@127.0.0.1``."""
         return f"sip:{user}@{self.host}"
 
+    def group_uri(self, group: str) -> str:
+        """The URI that forks to ``group``'s members, e.g. ``sip:support@127.0.0.1``."""
+        if group not in self.groups:
+            raise KeyError(f"no group {group!r} in {sorted(self.groups)}")
+        return f"sip:{group}@{self.host}"
+
     def port(self, transport: str) -> int:
         return {"udp": self.udp_port, "tcp": self.tcp_port, "tls": self.tls_port}[transport]
 
@@ -191,7 +237,10 @@ class Kamailio:
         """
         return {
             "uri": self.aor(user),
-            "registrar": self.registrar(transport),
+            # The bare domain, like a PBX's SRV name; the proxy below is where
+            # requests really go. (A port here would also stop pjsua from
+            # matching the domain of colleagues' URIs to this account.)
+            "registrar": f"sip:{self.host};transport={transport}",
             "proxy": self.outbound_proxy(transport),
             "username": user,
             "password": self.users[user] if password is None else password,
@@ -378,7 +427,11 @@ class Kamailio:
         (self.db_dir / "version").write_text(
             "id(int,auto) table_name(string) table_version(int) \n"
             "0:version:1\n0:subscriber:7\n"
+            + "".join(f"0:{name}:{version}\n"
+                      for name, (version, _) in _PRESENCE_TABLES.items())
         )
+        for name, (_, header) in _PRESENCE_TABLES.items():
+            (self.db_dir / name).write_text(header + "\n")
         rows = "".join(f"{i}:{_dbtext(u)}:{_dbtext(self.host)}:{_dbtext(p)}::\n"
                        for i, (u, p) in enumerate(self.users.items(), start=1))
         (self.db_dir / "subscriber").write_text(
@@ -398,11 +451,43 @@ class Kamailio:
             "CTL_SOCKET": str(self.ctl_socket),
             "DB_URL": f"text://{self.db_dir}",
             "TLS_CFG": str(tls_cfg),
+            "GROUP_ROUTES": _group_routes(self.groups),
         }
         text = _CONFIG
         for key, value in values.items():
             text = text.replace(f"@@{key}@@", value)
         self.cfg_path.write_text(text)
+
+
+def _group_routes(groups: dict[str, list[str]]) -> str:
+    """Script lines forking ``sip:<group>@DOMAIN`` to the members' contacts.
+
+    The first member found registered becomes the R-URI (``lookup`` with a URI
+    argument), the others' contacts are added as further branches
+    (``lookup_to_dset``): tm relays to all of them in parallel.
+    """
+    lines: list[str] = []
+    for group, members in groups.items():
+        if not group.isalnum() or not all(m.isalnum() for m in members):
+            raise ValueError(f"group and member names must be alphanumeric: {group} {members}")
+        lines.append(f'\tif ($rU == "{group}") {{')
+        lines.append("\t\t$var(found) = 0;")
+        for member in members:
+            lines.append("\t\tif ($var(found) == 0) {")
+            lines.append(f'\t\t\tif (lookup("location", "sip:{member}@DOMAIN")) {{')
+            lines.append("\t\t\t\t$var(found) = 1;")
+            lines.append("\t\t\t}")
+            lines.append("\t\t} else {")
+            lines.append(f'\t\t\tlookup_to_dset("location", "sip:{member}@DOMAIN");')
+            lines.append("\t\t}")
+        lines.append("\t\tif ($var(found) == 0) {")
+        lines.append('\t\t\tsl_send_reply("480", "No group member registered");')
+        lines.append("\t\t\texit;")
+        lines.append("\t\t}")
+        lines.append(f'\t\txlog("L_INFO", "GROUP {group}: fork to $ru and $bR\\n");')
+        lines.append("\t\troute(RELAY);")
+        lines.append("\t}")
+    return "\n".join(lines)
 
 
 class _BindFailed(Exception):
@@ -485,7 +570,8 @@ loadmodule "auth.so"
 loadmodule "auth_db.so"
 loadmodule "nathelper.so"
 loadmodule "tls.so"
-# (later: "presence.so", "presence_xml.so" for a presence server)
+loadmodule "presence.so"
+loadmodule "presence_xml.so"
 
 # kamcmd -s unix:@@CTL_SOCKET@@ ul.dump
 modparam("ctl", "binrpc", "unix:@@CTL_SOCKET@@")
@@ -515,6 +601,17 @@ modparam("auth_db", "use_domain", 0)
 
 modparam("tls", "config", "@@TLS_CFG@@")
 
+# Presence server: presentities and watchers in db_text; every watcher is
+# allowed (no XCAP authorisation rules); NOTIFYs come from the UDP socket.
+modparam("presence", "db_url", "@@DB_URL@@")
+modparam("presence", "server_address", "sip:@@HOST@@:@@UDP_PORT@@")
+modparam("presence", "subs_db_mode", 0)
+modparam("presence", "max_expires", 3600)
+modparam("presence", "min_expires", 10)
+modparam("presence", "fetch_rows", 100)
+modparam("presence_xml", "db_url", "@@DB_URL@@")
+modparam("presence_xml", "force_active", 1)
+
 ####### Routing logic ###############################################
 
 request_route {
@@ -543,21 +640,22 @@ request_route {
 
 	### Initial requests from here on.
 	remove_hf("Route");
-	if (is_method("INVITE|SUBSCRIBE")) {
+	if (is_method("INVITE")) {
 		record_route();
 	}
 
 	route(REGISTRAR);
 	route(AUTH);
 
-	# (later: route(PRESENCE) for PUBLISH/SUBSCRIBE to a presence server)
+	route(PRESENCE);
+	route(URIHEADERS);
 
 	if ($rU == $null) {
 		sl_send_reply("484", "Address Incomplete");
 		exit;
 	}
 
-	# (later: route(GROUP) forking to a group's members before the user lookup)
+	route(GROUP);
 
 	if ($rd == "DOMAIN") {
 		route(LOCATION);
@@ -606,6 +704,11 @@ route[WITHINDLG] {
 		route(RELAY);
 		exit;
 	}
+	# Refreshes of subscriptions the presence server holds.
+	if (is_method("SUBSCRIBE") && uri == myself) {
+		route(PRESENCE);
+		exit;
+	}
 	if (is_method("ACK")) {
 		if (t_check_trans()) {
 			route(RELAY);
@@ -617,6 +720,15 @@ route[WITHINDLG] {
 }
 
 route[DLGURI] {
+	# A GRUU Contact (linphone: sip:2002@DOMAIN;gr=urn:uuid:...) points back at
+	# the proxy: send the request to the registered contact it stands for.
+	if ($rd == "DOMAIN" && $(ru{uri.param,gr}) != "") {
+		if (!lookup("location")) {
+			send_reply("404", "Not Found");
+			exit;
+		}
+		return;
+	}
 	if (!isdsturiset()) {
 		handle_ruri_alias();
 	}
@@ -661,6 +773,61 @@ route[AUTH] {
 		sl_send_reply("403", "Not relaying");
 		exit;
 	}
+}
+
+# PUBLISH/SUBSCRIBE (Event: presence) for our users: Kamailio is the presence
+# server and answers them itself.
+route[PRESENCE] {
+	if (!is_method("PUBLISH|SUBSCRIBE")) {
+		return;
+	}
+	if ($hdr(Event) != "presence") {
+		sl_send_reply("489", "Bad Event");
+		exit;
+	}
+	if (!t_newtran()) {
+		sl_reply_error();
+		exit;
+	}
+	if (is_method("PUBLISH")) {
+		handle_publish();
+	} else {
+		handle_subscribe();
+	}
+	exit;
+}
+
+# Headers embedded in the R-URI of an initial INVITE: RFC 3261 19.1.5 says a
+# UA that builds a request from such a URI (following a REFER's Refer-To) must
+# send them as headers. baresip 1.0 leaves them in the Request-URI (it also
+# turns the escaped ';' and '=' of "...;encoding=hex" into '?', so that part
+# is dropped: hex is User-to-User's default encoding): the proxy does it
+# instead, for X- headers and User-to-User only, like an SBC would.
+route[URIHEADERS] {
+	if (!is_method("INVITE") || !($ru =~ "\?")) {
+		return;
+	}
+	$var(h) = $(ru{s.select,1,?});
+	xlog("L_INFO", "URIHEADERS $ru\n");
+	$ru = $(ru{s.select,0,?});
+	$var(n) = $(var(h){param.count,&});
+	$var(i) = 0;
+	while ($var(i) < $var(n)) {
+		$var(name) = $(var(h){param.name,$var(i),&});
+		$var(value) = $(var(h){param.valueat,$var(i),&}{s.unescape.param});
+		if ($var(name) =~ "^(X-[A-Za-z0-9-]+|User-to-User)$") {
+			append_hf("$var(name): $var(value)\r\n");
+		}
+		$var(i) = $var(i) + 1;
+	}
+}
+
+# Group URIs: parallel fork to every registered contact of the members.
+route[GROUP] {
+	if ($rd != "DOMAIN") {
+		return;
+	}
+@@GROUP_ROUTES@@
 }
 
 # Route to the registered contact(s) of the called user.

@@ -13,6 +13,7 @@ from PySide6.QtCore import QObject, Signal
 from softphone.core.calls import CallDirection, CallSnapshot, CallState, HoldState
 from softphone.core.errors import InvalidStateError, NotFoundError, SipError
 from softphone.core.registration import RegistrationState
+from softphone.core.screen_pop import ScreenPop
 from softphone.core.sip_uri import parse_sip_uri
 from softphone.sip.accounts import AccountInfo
 
@@ -31,6 +32,8 @@ class FakeCalls(QObject):
     call_state = Signal(object)
     call_changed = Signal(object)
     incoming_call = Signal(object)
+    call_queued = Signal(object)
+    screen_pop = Signal(str, dict)
     dtmf_received = Signal(str, str, str)
 
     def __init__(self) -> None:
@@ -109,6 +112,12 @@ class FakeCalls(QObject):
         self._get(call_id)
         self.ops.append(("dtmf", call_id, digits))
         return "rfc4733"
+
+    def set_pop(self, call_id: str, pop: ScreenPop) -> None:
+        snap = self._get(call_id)
+        self.ops.append(("set_pop", call_id))
+        self.screen_pop.emit(call_id, pop.to_json())
+        self.call_changed.emit(self._set(replace(snap, pop=pop.to_json())))
 
     def _set(self, snap: CallSnapshot) -> CallSnapshot:
         self.calls[snap.call_id] = snap

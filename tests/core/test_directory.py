@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import pytest
+
+from softphone.core.directory import Directory
+from softphone.core.errors import InvalidParamsError
+
+
+def test_watch_order_puts_my_groups_first():
+    d = Directory.from_json({
+        "agents": [{"id": f"a{i}", "name": f"A{i}", "uri": f"sip:a{i}@h"} for i in range(6)],
+        "groups": [{"id": "g1", "name": "G1", "members": ["a4", "a5"]},
+                   {"id": "g2", "name": "G2", "members": ["a2", "a4"]}],
+        "my_groups": ["g2"],
+    })
+    assert [a.agent_id for a in d.watch_order()] == ["a2", "a4", "a5", "a0", "a1", "a3"]
+
+
+@pytest.mark.parametrize("data", [
+    {"agents": [{"id": "bad id", "name": "x", "uri": "sip:x@h"}]},
+    {"agents": [{"id": "a", "name": "x", "uri": "not a uri"}]},
+    {"groups": [{"id": "g", "name": "G", "members": ["ghost"]}]},
+    {"presets": [{"id": "p", "name": "P", "number": "1", "group": "nope"}]},
+    {"my_groups": ["nope"]},
+    [],
+])
+def test_bad_directories_are_refused(data):
+    with pytest.raises(InvalidParamsError):
+        Directory.from_json(data)
+
+
+def test_agent_by_uri_ignores_brackets_and_params():
+    d = Directory.from_json({"agents": [{"id": "b", "name": "B", "uri": "sip:b@H:5062"}]})
+    agent = d.agent_by_uri("<sip:b@h:5062;transport=udp>")
+    assert agent is not None and agent.agent_id == "b"

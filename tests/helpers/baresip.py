@@ -1,0 +1,292 @@
+"""baresip as a scripted customer or colleague (Debian's ``baresip-core``).
+
+One :class:`Baresip` is one ``baresip -f DIR`` process with its own config
+directory, SIP port and ``ctrl_tcp`` control port (JSON in netstrings over
+TCP). It registers at Kamailio as one of its users, sends a WAV file as its
+microphone (``aufile``) and records both directions of every call with the
+``sndfile`` module (``*-dec.wav`` is what it heard).
+
+Limits (see ../shared/notes/test-lab.md): baresip cannot take part in an
+attended transfer (an INVITE with Replaces becomes a second call), and it
+follows a REFER by itself (blind transfer). sndfile names its files with one
+second resolution: two calls in the same second share a file name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.helpers.ports import HOST, free_ports
+
+BARESIP = "baresip"
+MODULE_DIRS = ("/usr/lib/baresip/modules", "/usr/local/lib/baresip/modules")
+START_TIMEOUT = 10.0
+
+Event = dict[str, Any]
+
+
+def baresip_binary() -> str | None:
+    return shutil.which(BARESIP)
+
+
+def _module_dir() -> str:
+    for d in MODULE_DIRS:
+        if Path(d, "ctrl_tcp.so").exists():
+            return d
+    raise RuntimeError(f"no baresip module directory with ctrl_tcp.so in {MODULE_DIRS}")
+
+
+class BaresipError(RuntimeError):
+    pass
+
+
+class Baresip:
+    """One baresip process registered as ``aor`` through ``outbound`` (a proxy URI).
+
+    Attributes:
+        rundir: config dir (``config``, ``accounts``), log and recordings (``rec/``).
+        events: every event received on the control socket, in order.
+    """
+
+    def __init__(self, rundir: Path, *, aor: str, password: str, outbound: str,
+                 audio_source: Path, codec: str = "PCMU/8000") -> None:
+        self.rundir = rundir
+        self.rundir.mkdir(parents=True, exist_ok=True)
+        self.rec_dir = rundir / "rec"
+        self.rec_dir.mkdir(exist_ok=True)
+        self.aor = aor
+        self.password = password
+        self.outbound = outbound
+        self.audio_source = audio_source
+        self.codec = codec
+        self.sip_port = 0
+        self.ctrl_port = 0
+        self.log_path = rundir / "baresip.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.events: list[Event] = []
+        self._responses: list[Event] = []
+        self._cv = threading.Condition()
+        self._sock: socket.socket | None = None
+        self._reader: threading.Thread | None = None
+        self._token = 0
+
+    # -- life cycle -------------------------------------------------------------
+
+    def start(self) -> Baresip:
+        binary = baresip_binary()
+        if binary is None:
+            raise BaresipError("baresip is not installed (apt-get install baresip-core)")
+        # baresip also opens TLS on SIP port + 1: keep that one free too.
+        for _ in range(20):
+            self.sip_port, self.ctrl_port = free_ports(2)
+            if self.sip_port + 1 != self.ctrl_port and _free_tcp(self.sip_port + 1):
+                break
+        self._write_config()
+        log = self.log_path.open("wb")
+        self.proc = subprocess.Popen([binary, "-f", str(self.rundir)], stdin=subprocess.DEVNULL,
+                                     stdout=log, stderr=subprocess.STDOUT, cwd=self.rundir,
+                                     start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if self.proc.poll() is not None:
+                raise BaresipError(f"baresip exited with {self.proc.returncode}:\n"
+                                   + self.log_text()[-3000:])
+            try:
+                self._sock = socket.create_connection((HOST, self.ctrl_port), timeout=0.2)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise BaresipError("baresip's ctrl_tcp port did not open:\n"
+                                       + self.log_text()[-3000:]) from None
+                time.sleep(0.02)
+        self._sock.settimeout(None)
+        self._reader = threading.Thread(target=self._read_loop, daemon=True)
+        self._reader.start()
+        return self
+
+    def wait_registered(self, timeout: float = 10.0) -> None:
+        """Wait until ``reginfo`` reports the account registered (the REGISTER_OK
+        event may come before the control connection is up)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            info = str(self.command("reginfo").get("data", ""))
+            if "OK" in info:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"baresip not registered in {timeout} s: {info}")
+            with contextlib.suppress(TimeoutError):
+                self.wait_event(lambda e: e.get("type") in ("REGISTER_OK", "REGISTER_FAIL"),
+                                timeout=0.2)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        proc = self.proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            with contextlib.suppress(OSError, BaresipError, TimeoutError):
+                self.command("quit", timeout=2)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(3)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.close()
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    # -- control ---------------------------------------------------------------
+
+    def command(self, command: str, params: str = "", timeout: float = 5.0) -> Event:
+        """Run a command (``dial``, ``hangup``, ``accept``, ...) and return its response."""
+        if self._sock is None:
+            raise BaresipError("baresip is not running")
+        with self._cv:
+            self._token += 1
+            token = str(self._token)
+        body = json.dumps({"command": command, "params": params, "token": token}).encode()
+        self._sock.sendall(f"{len(body)}:".encode() + body + b",")
+        deadline = time.monotonic() + timeout
+        with self._cv:
+            while True:
+                for resp in self._responses:
+                    if resp.get("token") == token:
+                        self._responses.remove(resp)
+                        if resp.get("ok") is False:
+                            raise BaresipError(f"{command} {params}: {resp.get('data')}")
+                        return resp
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"baresip: no response to {command}")
+                self._cv.wait(remaining)
+
+    def dial(self, uri: str) -> None:
+        self.command("dial", uri)
+
+    def hangup(self) -> None:
+        self.command("hangup")
+
+    def mark(self) -> int:
+        with self._cv:
+            return len(self.events)
+
+    def wait_event(self, predicate: Callable[[Event], bool], timeout: float = 10.0,
+                   since: int = 0) -> Event:
+        deadline = time.monotonic() + timeout
+        with self._cv:
+            while True:
+                for ev in self.events[since:]:
+                    if predicate(ev):
+                        return ev
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    seen = [(e.get("type"), e.get("peeruri")) for e in self.events[since:]]
+                    raise TimeoutError(f"baresip: no such event in {timeout} s; saw {seen}")
+                self._cv.wait(remaining)
+
+    def wait_call(self, event_type: str, timeout: float = 10.0, since: int = 0,
+                  peer: str | None = None) -> Event:
+        """Wait for a call event (``CALL_ESTABLISHED``, ``CALL_CLOSED``, ...)."""
+        return self.wait_event(lambda e: e.get("type") == event_type
+                               and (peer is None or peer in str(e.get("peeruri", ""))),
+                               timeout, since)
+
+    def recordings(self, kind: str = "dec") -> list[Path]:
+        """sndfile's recordings, oldest first: ``dec`` = heard, ``enc`` = sent."""
+        return sorted(self.rec_dir.glob(f"*-{kind}.wav"), key=lambda p: p.stat().st_mtime)
+
+    # -- internals -------------------------------------------------------------
+
+    def _write_config(self) -> None:
+        mdir = _module_dir()
+        (self.rundir / "config").write_text(f"""\
+# written by tests/helpers/baresip.py
+poll_method		epoll
+sip_listen		{HOST}:{self.sip_port}
+net_interface		{HOST}
+call_local_timeout	120
+call_max_calls		4
+audio_player		aubridge,nowhere
+audio_alert		aubridge,nowhere
+audio_source		aufile,{self.audio_source}
+audio_level		no
+rtp_timeout		0
+jitter_buffer_delay	1-10
+module_path		{mdir}
+module			g711.so
+module			aufile.so
+module			aubridge.so
+module			sndfile.so
+module_tmp		account.so
+module_app		menu.so
+module_app		ctrl_tcp.so
+ctrl_tcp_listen		{HOST}:{self.ctrl_port}
+snd_path		{self.rec_dir}
+""")
+        (self.rundir / "accounts").write_text(
+            f"<{self.aor}>;auth_pass={self.password};outbound=\"{self.outbound}\";"
+            f"regint=60;answermode=manual;audio_codecs={self.codec}\n"
+        )
+        (self.rundir / "contacts").write_text("")
+
+    def _read_loop(self) -> None:
+        assert self._sock is not None
+        buf = b""
+        try:
+            while True:
+                chunk = self._sock.recv(65536)
+                if not chunk:
+                    break
+                buf += chunk
+                while True:
+                    colon = buf.find(b":")
+                    if colon < 0:
+                        break
+                    length = int(buf[:colon])
+                    if len(buf) < colon + 1 + length + 1:
+                        break
+                    msg = json.loads(buf[colon + 1:colon + 1 + length])
+                    buf = buf[colon + 1 + length + 1:]
+                    with self._cv:
+                        if msg.get("response"):
+                            self._responses.append(msg)
+                        else:
+                            self.events.append(msg)
+                        self._cv.notify_all()
+        except (OSError, ValueError):
+            pass
+        finally:
+            with self._cv:
+                self._cv.notify_all()
+
+
+def _free_tcp(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((HOST, port))
+            return True
+        except OSError:
+            return False

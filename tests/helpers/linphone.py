@@ -1,0 +1,239 @@
+"""linphone-daemon (liblinphone 5.1, Debian's ``linphone-cli``) as a scripted peer.
+
+It honours Replaces, so it can be the customer of an attended transfer. Each
+:class:`Linphone` runs with its own HOME, config (``rc``), SIP/RTP ports and
+control socket (``--pipe NAME`` creates ``/tmp/NAME``). The daemon answers each
+command in one write (``Status: Ok`` + body); events are polled with
+``pop-event``. Pitfalls (../shared/notes/test-lab.md): it never registers
+unless ``auto_net_state_mon=0`` and ``register_only_when_network_is_up=0``, nor
+even open its SIP port unless ``$HOME/.local/share/linphone`` exists;
+``call-stats`` crashed it; always pass call ids.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+from tests.helpers.ports import free_port, free_ports
+
+LINPHONE_DAEMON = "linphone-daemon"
+START_TIMEOUT = 10.0
+
+
+def linphone_binary() -> str | None:
+    return shutil.which(LINPHONE_DAEMON)
+
+
+class LinphoneError(RuntimeError):
+    pass
+
+
+def _parse(text: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        if ": " in line:
+            key, value = line.split(": ", 1)
+            out.setdefault(key.strip(), value.strip())
+    return out
+
+
+class Linphone:
+    """One linphone-daemon registered as ``aor`` through ``proxy`` (host:port, UDP)."""
+
+    def __init__(self, rundir: Path, *, aor: str, user: str, password: str, realm: str,
+                 proxy: str) -> None:
+        self.rundir = rundir
+        self.rundir.mkdir(parents=True, exist_ok=True)
+        self.aor = aor
+        self.user = user
+        self.password = password
+        self.realm = realm
+        self.proxy = proxy
+        self.sip_port = 0
+        self.pipe = f"softphone-test-{uuid.uuid4().hex[:12]}"
+        self.log_path = rundir / "linphone.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._sock: socket.socket | None = None
+        self.events: list[dict[str, str]] = []
+
+    @property
+    def socket_path(self) -> Path:
+        return Path("/tmp") / self.pipe
+
+    # -- life cycle -------------------------------------------------------------
+
+    def start(self) -> Linphone:
+        binary = linphone_binary()
+        if binary is None:
+            raise LinphoneError("linphone-daemon is not installed (apt-get install linphone-cli)")
+        self.sip_port = free_port()
+        rtp = free_ports(1, tcp=False)[0]
+        rc = self.rundir / "rc"
+        rc.write_text(f"""\
+[sip]
+sip_port={self.sip_port}
+sip_tcp_port=0
+sip_tls_port=0
+register_only_when_network_is_up=0
+auto_net_state_mon=0
+default_proxy=0
+contact=sip:{self.user}@127.0.0.1
+[net]
+ipv6=0
+[rtp]
+audio_rtp_port={rtp}-{rtp + 40}
+[sound]
+echocancellation=0
+[proxy_0]
+reg_proxy=<sip:{self.proxy};transport=udp>
+reg_route=<sip:{self.proxy};transport=udp;lr>
+reg_identity=<{self.aor}>
+reg_expires=60
+reg_sendregister=1
+publish=0
+[auth_info_0]
+username={self.user}
+userid={self.user}
+passwd={self.password}
+realm={self.realm}
+domain={self.realm}
+""")
+        empty = self.rundir / "factory.rc"
+        empty.write_text("")
+        home = self.rundir / "home"
+        # Without its database directory the core never gets to open its SIP
+        # sockets (and never registers).
+        (home / ".local" / "share" / "linphone").mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ, HOME=str(home))
+        log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [binary, "--config", str(rc), "--factory-config", str(empty), "--pipe", self.pipe,
+             "--disable-stats-events"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+            cwd=self.rundir, start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if self.proc.poll() is not None:
+                raise LinphoneError(f"linphone-daemon exited with {self.proc.returncode}:\n"
+                                    + self.log_text()[-3000:])
+            try:
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock.connect(str(self.socket_path))
+                self._sock = sock
+                break
+            except OSError:
+                sock.close()
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise LinphoneError("linphone-daemon's socket did not appear") from None
+                time.sleep(0.02)
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        proc = self.proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            with contextlib.suppress(OSError, LinphoneError, TimeoutError):
+                self.command("terminate")
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.close()
+        self.socket_path.unlink(missing_ok=True)
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    # -- control ---------------------------------------------------------------
+
+    def command(self, line: str, timeout: float = 5.0) -> dict[str, str]:
+        """Send one command; returns the response's ``Key: value`` fields.
+
+        The daemon writes each response at once and nothing else unasked:
+        read until the response has arrived and the socket is quiet.
+        """
+        if self._sock is None:
+            raise LinphoneError("linphone-daemon is not running")
+        self._sock.sendall(line.encode() + b"\n")
+        buf = b""
+        deadline = time.monotonic() + timeout
+        while True:
+            self._sock.settimeout(0.05 if buf.startswith(b"Status:") else
+                                  max(0.01, deadline - time.monotonic()))
+            try:
+                chunk = self._sock.recv(65536)
+            except TimeoutError:
+                if buf.startswith(b"Status:"):
+                    break
+                raise TimeoutError(f"linphone: no answer to {line!r}") from None
+            if not chunk:
+                raise LinphoneError("linphone-daemon closed its socket")
+            buf += chunk
+        text = buf.decode(errors="replace")
+        fields = _parse(text)
+        if fields.get("Status") != "Ok":
+            raise LinphoneError(f"{line}: {text.strip()}")
+        return fields
+
+    def poll_events(self) -> None:
+        """Move every pending daemon event into :attr:`events`."""
+        while True:
+            fields = self.command("pop-event")
+            if fields.get("Size", "0") == "0" and "Event-type" not in fields:
+                return
+            self.events.append(fields)
+            if fields.get("Size") in (None, "0", "1"):
+                return
+
+    def wait_event(self, event: str, call_id: str | None = None, timeout: float = 10.0,
+                   since: int = 0) -> dict[str, str]:
+        """Wait for a call-state event (``Event: LinphoneCallStreamsRunning`` ...)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for ev in self.events[since:]:
+                if ev.get("Event") == event and (call_id is None or ev.get("Id") == call_id):
+                    return ev
+            if time.monotonic() > deadline:
+                seen = [(e.get("Event"), e.get("Id")) for e in self.events[since:]]
+                raise TimeoutError(f"linphone: no {event} in {timeout} s; saw {seen}")
+            self.poll_events()
+            time.sleep(0.02)
+
+    def wait_registered(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            fields = self.command("register-status ALL")
+            if fields.get("State") == "LinphoneRegistrationOk":
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"linphone not registered in {timeout} s: {fields}")
+            time.sleep(0.05)
+
+    def call(self, uri: str) -> str:
+        return self.command(f"call {uri}")["Id"]
+
+    def call_status(self, call_id: str) -> dict[str, str]:
+        return self.command(f"call-status {call_id}")
+
+    def mark(self) -> int:
+        self.poll_events()
+        return len(self.events)

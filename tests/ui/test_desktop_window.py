@@ -1,0 +1,76 @@
+"""The whole desktop window on a real engine: accessible names everywhere,
+application-wide shortcuts, and a queued transfer shown apart from live calls."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QAbstractItemView,
+    QComboBox,
+    QHeaderView,
+    QLineEdit,
+    QPlainTextEdit,
+    QWidget,
+)
+from pytestqt.qtbot import QtBot
+
+from softphone.core.calls import CallDirection, CallState
+from softphone.runtime import Runtime
+from softphone.ui.call_actions import actions_for
+from softphone.ui.call_model import Column, state_text
+from softphone.ui.main_window import MainWindow, UiFeatures
+from tests.ui.fakes import FakeEngine, as_engine, snapshot
+from tests.ui.test_transfer_screen import open_window
+
+
+def test_every_control_of_the_full_desktop_has_an_accessible_name(qtbot: QtBot,
+                                                                  runtime: Runtime):
+    window = open_window(qtbot, runtime, features=UiFeatures(four_way_conference=True))
+    assert window.agent_widget is not None and window.transfer_screen is not None
+    kinds = (QAbstractButton, QLineEdit, QComboBox, QAbstractItemView, QPlainTextEdit)
+    controls = [w for kind in kinds for w in window.findChildren(kind)]
+    unnamed = [w for w in controls if isinstance(w, QWidget) and w.isVisibleTo(window)
+               and not w.accessibleName() and w.objectName() != "qt_toolbar_ext_button"
+               # a combo box's popup list is named through its combo box
+               and type(w).__name__ != "QComboBoxListView"
+               # headers are announced as their view's column headers
+               and not isinstance(w, QHeaderView)]
+    assert unnamed == [], [f"{type(w).__name__}:{w.objectName()}" for w in unnamed]
+    assert len(controls) > 25
+
+
+def test_answer_hangup_hold_transfer_are_application_wide_shortcuts(qtbot: QtBot,
+                                                                    runtime: Runtime):
+    window = open_window(qtbot, runtime)
+    panel = window.call_panel
+    app_wide = Qt.ShortcutContext.ApplicationShortcut
+    for action in (panel.answer_action, panel.hangup_action, panel.hold_action,
+                   window.transfer_action):
+        assert action.shortcutContext() == app_wide, action.text()
+    assert window.transfer_action.isEnabled()
+    with qtbot.waitActive(window):
+        window.activateWindow()
+    window.dialer.entry.setFocus()
+    QTest.keyClick(window.dialer.entry, Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier)
+    screen = window.transfer_screen
+    assert screen is not None
+    qtbot.waitUntil(screen.manual_entry.hasFocus)
+
+
+def test_queued_transfer_is_shown_apart_and_cannot_be_answered(qtbot: QtBot,
+                                                               fake_engine: FakeEngine):
+    window = MainWindow(as_engine(fake_engine), tray=False)
+    qtbot.addWidget(window)
+    queued = snapshot("call-q", CallState.INCOMING, CallDirection.INBOUND, queued=True)
+    fake_engine.calls.push(queued)
+    model = window.call_panel.model
+    row = model.row_of("call-q")
+    assert model.data(model.index(row, Column.STATE)) == "queued: waiting for you to be Available"
+    assert isinstance(model.data(model.index(row, Column.REMOTE),
+                                 Qt.ItemDataRole.BackgroundRole), QBrush)
+    assert not actions_for(queued).answer and actions_for(queued).hangup
+    live = snapshot("call-l", CallState.INCOMING, CallDirection.INBOUND)
+    assert state_text(live) == "incoming" and actions_for(live).answer
