@@ -31,6 +31,8 @@ def candidate_dirs() -> list[Path]:
     if is_frozen():
         dirs.append(Path(str(sys._MEIPASS)) / "resources")  # type: ignore[attr-defined]
     dirs.append(Path(__file__).resolve().parent.parent / "resources")
+    # A wheel installed with pip (see [tool.setuptools.data-files]).
+    dirs.append(Path(sys.prefix) / "share" / "softphone" / "resources")
     return dirs
 
 
