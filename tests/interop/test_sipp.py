@@ -4,6 +4,7 @@ INVITEs."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -91,3 +92,26 @@ def test_malformed_invites_are_rejected_and_the_phone_keeps_running(
     status = a.call("status")
     assert status["running"] is True and status["calls"] == [], status
     assert not [e for e in a.events[mark:] if e.get("type") == "call.state"]
+
+
+def test_dtmf_falls_back_to_sip_info(softphones: InstanceFactory, sipps: list[Sipp],
+                                     tmp_path: Path):
+    """A peer without telephone-event in its SDP gets DTMF as SIP INFO."""
+    uas = _run(sipps, tmp_path, "uas_dtmf_info.xml")
+    alice = softphones("alice")
+    a = api(alice)
+    call_id = a.call("call.make", uri=f"sip:dtmf@{uas.uri_host}")["call_id"]
+    a.wait_call_state(call_id, "confirmed")
+    assert a.call("call.dtmf", call_id=call_id, digits="5") == {"method": "sip_info"}
+    # sipp's trace shows the INFO once it has answered it (a bounded poll).
+    end = time.monotonic() + 10
+    while time.monotonic() < end and "INFO sip:" not in _text(uas.messages):
+        time.sleep(0.02)
+    a.call("call.hangup", call_id=call_id)
+    a.wait_call_state(call_id, "disconnected")
+    assert uas.wait() == 0, uas.report()
+    assert "application/dtmf-relay" in _text(uas.messages)
+
+
+def _text(path: Path) -> str:
+    return path.read_text(errors="replace") if path.exists() else ""
