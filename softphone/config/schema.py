@@ -212,12 +212,10 @@ class Crm(Section):
                         "(e.g. `{number}`, `{case_id}`), percent-encoded; empty = no CRM link.")
 
 
-class Provisioning(Section):
-    """The whole provisioning file."""
+class LockableSections(Section):
+    """Tables that are both IT's provisioning and the user's settings: a key IT
+    writes is locked, the others are user defaults. Declared once, here."""
 
-    schema_version: Literal[1] = Field(default=1, description="Format version; always 1.")
-    accounts: list[Account] = Field(default_factory=list, description="SIP accounts.")
-    security: Security = Field(default_factory=lambda: Security(), description="Security policy.")
     codecs: Codecs = Field(default_factory=lambda: Codecs(), description="Codecs.")
     features: Features = Field(default_factory=lambda: Features(), description="Feature switches.")
     agent: AgentPolicy = Field(default_factory=lambda: AgentPolicy(), description="Agent states.")
@@ -226,14 +224,21 @@ class Provisioning(Section):
     logging: LoggingPolicy = Field(default_factory=lambda: LoggingPolicy(), description="Logging.")
     automation: AutomationPolicy = Field(
         default_factory=lambda: AutomationPolicy(), description="Automation API.")
+
+
+#: Tables that are also user settings: IT's keys lock, the rest are user defaults.
+LOCKABLE_SECTIONS: tuple[str, ...] = tuple(LockableSections.model_fields)
+
+
+class Provisioning(LockableSections):
+    """The whole provisioning file."""
+
+    schema_version: Literal[1] = Field(default=1, description="Format version; always 1.")
+    accounts: list[Account] = Field(default_factory=list, description="SIP accounts.")
+    security: Security = Field(default_factory=lambda: Security(), description="Security policy.")
     identity: Identity = Field(default_factory=lambda: Identity(), description="This agent.")
     directory: DirectoryConfig = Field(default_factory=lambda: DirectoryConfig(),
         description="Directory.")
     dial_plan: DialPlan = Field(default_factory=lambda: DialPlan(), description="Dial plan.")
     crm: Crm = Field(default_factory=lambda: Crm(), description="CRM screen pop.")
 
-
-#: Tables that are also user settings: IT's keys lock, the rest are user defaults.
-LOCKABLE_SECTIONS: tuple[str, ...] = (
-    "codecs", "features", "agent", "transfer", "logging", "automation",
-)

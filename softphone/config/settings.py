@@ -18,15 +18,7 @@ from pydantic import Field, ValidationError
 from softphone.config.atomic import atomic_write_text
 from softphone.config.errors import ConfigError, ConfigIssue, format_key
 from softphone.config.provisioning import SECRET_KEYS, allowed_keys
-from softphone.config.schema import (
-    Account,
-    AgentPolicy,
-    AutomationPolicy,
-    Codecs,
-    Features,
-    LoggingPolicy,
-    TransferPolicy,
-)
+from softphone.config.schema import Account, LockableSections
 from softphone.config.toml_lines import key_lines, line_of, parse_toml
 from softphone.config.valuetypes import Section
 
@@ -39,7 +31,7 @@ class AudioSettings(Section):
     ringer: str = Field(default="", max_length=256, description="Device the ringtone plays on.")
 
 
-class Settings(Section):
+class Settings(LockableSections):
     """Everything the user decides. Tables shared with provisioning are user defaults
     that IT can lock (see :data:`softphone.config.schema.LOCKABLE_SECTIONS`)."""
 
@@ -52,14 +44,6 @@ class Settings(Section):
         default_factory=list, description="SIP accounts the user added (passwords: keyring).")
     audio: AudioSettings = Field(default_factory=lambda: AudioSettings(),
         description="Audio devices.")
-    codecs: Codecs = Field(default_factory=lambda: Codecs(), description="Codecs.")
-    features: Features = Field(default_factory=lambda: Features(), description="Feature switches.")
-    agent: AgentPolicy = Field(default_factory=lambda: AgentPolicy(), description="Agent states.")
-    transfer: TransferPolicy = Field(default_factory=lambda: TransferPolicy(),
-        description="Transfers.")
-    logging: LoggingPolicy = Field(default_factory=lambda: LoggingPolicy(), description="Logging.")
-    automation: AutomationPolicy = Field(
-        default_factory=lambda: AutomationPolicy(), description="Automation API.")
     ui: dict[str, Any] = Field(
         default_factory=dict,
         description="Window and panel state, opaque to this module: e.g. "
