@@ -78,8 +78,7 @@ def install(server: AutomationServer, engine: SipEngine) -> None:
         rec = calls.get(call_id)
         if "set" in p:
             calls.set_pop(call_id, rec.pop.merged(validate_fields(a.mapping("set"))))
-        return {"call_id": call_id, "data": rec.pop.to_json() if "set" not in p
-                else calls.get(call_id).pop.to_json()}
+        return {"call_id": call_id, "data": rec.pop.to_json()}
 
     def directory_set(p: dict[str, Any]) -> Any:
         a = Params(p, {"directory"})

@@ -61,6 +61,7 @@ class AgentService(QObject):
                                          reasons=reasons)
         self.max_queue_seconds = max_queue_seconds
         self.hints: dict[str, CallActivity] = {}
+        self._talked_since_idle = False
         self._queued_call: str | None = None
         self._queue_expiry = QTimer(self)
         self._queue_expiry.setSingleShot(True)
@@ -105,14 +106,12 @@ class AgentService(QObject):
         activity = max(self.hints.values(), key=lambda a: a.value, default=CallActivity.NONE)
         if activity == CallActivity.NONE and talking:
             activity = CallActivity.TALKING
-        talked = any(r.talked for r in self._calls.records()) or self._talked_since_idle
-        if activity != CallActivity.NONE:
-            self._talked_since_idle = self._talked_since_idle or talked
-        self.machine.calls_changed(activity, wrap_up=self._talked_since_idle or talked)
+        # Records of ended calls are released, so remember that the agent
+        # talked during this busy spell: it decides whether wrap-up follows.
+        self._talked_since_idle |= any(r.talked for r in self._calls.records())
+        self.machine.calls_changed(activity, wrap_up=self._talked_since_idle)
         if activity == CallActivity.NONE:
             self._talked_since_idle = False
-
-    _talked_since_idle = False
 
     @staticmethod
     def _counts_as_talking(snap: CallSnapshot) -> bool:

@@ -10,6 +10,7 @@ pjsua has not given an id yet (that is a C assert).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import time
@@ -225,7 +226,7 @@ class CallManager(QObject):
         snap = rec.snapshot()
         # Reported as "incoming" now, not when it arrived: a queued call has
         # not been presented to the agent until this moment.
-        presented = CallSnapshot(**{**snap.__dict__, "state": CallState.INCOMING})
+        presented = dataclasses.replace(snap, state=CallState.INCOMING)
         rec.emitted = (CallState.INCOMING, 0)
         self.call_state.emit(presented)
         self.call_changed.emit(snap)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from softphone.core.agent_state import CallActivity
-from softphone.core.calls import CallSnapshot, CallState, HoldState
+from softphone.core.calls import CallSnapshot, CallState, HoldState, split_name_addr
 from softphone.core.directory import Directory
 from softphone.core.errors import (
     InvalidParamsError,
@@ -274,11 +274,8 @@ class TransferManager(QObject):
                 QTimer.singleShot(2000, lambda cid=t.consult_call_id: self._hang_up_quietly(cid))
         elif t.kind == TransferKind.SUPERVISED:
             # The consult call is still up and the customer still on hold.
-            t.phase = Phase.CONSULTING
-            t.status_code, t.reason = code, f"the transfer failed ({code} {reason}); " \
-                                            "you are still talking to the target"
-            self.progress.emit(t)
-            self._update_activity()
+            self._advance(t, Phase.CONSULTING, code, f"the transfer failed ({code} {reason}); "
+                          "you are still talking to the target")
         else:
             self._fail_back(t, code, f"{code} {reason}")
 
@@ -291,9 +288,8 @@ class TransferManager(QObject):
             self._advance(t, Phase.CONSULT_FAILED, 408,
                           "no answer from the target; the customer is on hold")
         elif t.phase == Phase.COMPLETING and t.kind == TransferKind.SUPERVISED:
-            t.phase = Phase.CONSULTING
-            t.status_code, t.reason = 408, "no result from the customer's phone; try again"
-            self.progress.emit(t)
+            self._advance(t, Phase.CONSULTING, 408,
+                          "no result from the customer's phone; try again")
         elif t.kind == TransferKind.UNSUPERVISED:
             self._fail_back(t, 408, "the transfer timed out")
 
@@ -369,7 +365,7 @@ class TransferManager(QObject):
         if not self.policy.allowed_domains:
             return 202
         try:
-            uri = dst_uri.strip().lstrip("<").split(">")[0].split("?")[0]
+            uri = split_name_addr(dst_uri)[1].split("?")[0]
             host = parse_sip_uri(uri).host
         except SoftphoneError:
             return 400
