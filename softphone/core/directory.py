@@ -13,7 +13,7 @@ from typing import Any
 
 from softphone.core.agent_state import AgentState
 from softphone.core.errors import InvalidParamsError
-from softphone.core.sip_uri import parse_sip_uri
+from softphone.core.sip_uri import parse_addr, parse_sip_uri
 
 _ID_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 
@@ -82,9 +82,9 @@ class Directory:
     my_groups: list[str] = field(default_factory=list)
 
     def agent_by_uri(self, uri: str) -> Agent | None:
-        key = _uri_key(uri)
+        key = uri_key(uri)
         for agent in self.agents.values():
-            if _uri_key(agent.uri) == key:
+            if uri_key(agent.uri) == key:
                 return agent
         return None
 
@@ -162,11 +162,11 @@ class Directory:
         return directory
 
 
-def _uri_key(uri: str) -> str:
-    """Compare URIs by user@host:port, ignoring scheme case, params and brackets."""
-    try:
-        parsed = parse_sip_uri(uri.split(">")[0].split("<")[-1])
-    except Exception:
+def uri_key(uri: str) -> str:
+    """Compare URIs by user@host:port, ignoring scheme case, display names,
+    params and brackets."""
+    parsed = parse_addr(uri)
+    if parsed is None:
         return uri.strip().lower()
     return f"{parsed.user or ''}@{parsed.host.lower()}:{parsed.port or ''}"
 

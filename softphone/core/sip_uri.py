@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from softphone.core.calls import split_name_addr
 from softphone.core.errors import InvalidUriError
 
 # user part: RFC 3261 unreserved / escaped / user-unreserved characters.
@@ -106,6 +107,15 @@ def parse_sip_uri(text: str, *, default_scheme: str = "sip") -> SipUri:
         params=match["params"] or "",
         headers=match["headers"] or "",
     )
+
+
+def parse_addr(text: str) -> SipUri | None:
+    """The URI of a header-style address (``"Name" <sip:u@h>;tag=x``), or None
+    when it holds no valid SIP URI. For untrusted text that must not raise."""
+    try:
+        return parse_sip_uri(split_name_addr(text)[1])
+    except InvalidUriError:
+        return None
 
 
 def _shown(text: str) -> str:

@@ -202,7 +202,6 @@ class AccountManager(QObject):
         if spec.proxy:
             cfg.sipConfig.proxies.append(str(parse_sip_uri(spec.proxy)))
         self._media_config(cfg, spec.srtp)
-        cfg.callConfig.prackUse = pj.PJSUA_100REL_OPTIONAL
         # With a presence server our state goes there by PUBLISH (sent through
         # the outbound proxy like every request of the account).
         cfg.presConfig.publishEnabled = spec.publish

@@ -25,9 +25,9 @@ import pjsua2 as pj
 from PySide6.QtCore import QObject, Signal
 
 from softphone.core.agent_state import AgentState, state_from_note
-from softphone.core.directory import Directory, _uri_key
+from softphone.core.directory import Directory, uri_key
 from softphone.core.registration import RegistrationState
-from softphone.core.sip_uri import parse_sip_uri
+from softphone.core.sip_uri import parse_addr
 from softphone.sip.accounts import AccountInfo, AccountManager
 from softphone.sip.guard import guarded
 
@@ -80,8 +80,8 @@ class PresenceService(QObject):
         self.clear()
         self.directory = directory
         self._fixed_account = account_id
-        own = {_uri_key(i.uri) for i in self._accounts.infos()}
-        candidates = [a for a in directory.watch_order() if _uri_key(a.uri) not in own]
+        own = {uri_key(i.uri) for i in self._accounts.infos()}
+        candidates = [a for a in directory.watch_order() if uri_key(a.uri) not in own]
         if len(candidates) > MAX_WATCHED:
             log.warning("the directory has %d agents; pjsua can watch %d: the states of "
                         "%d agents outside your own groups stay unknown", len(candidates),
@@ -152,7 +152,5 @@ class PresenceService(QObject):
 
 
 def _host(uri: str) -> str | None:
-    try:
-        return parse_sip_uri(uri.split(">")[0].split("<")[-1]).host.lower()
-    except Exception:
-        return None
+    parsed = parse_addr(uri)
+    return parsed.host.lower() if parsed else None

@@ -46,3 +46,11 @@ def test_non_string_is_refused():
 def test_transport_param():
     assert parse_sip_uri("sip:h;transport=TCP").transport == "tcp"
     assert parse_sip_uri("sip:h").transport is None
+
+
+def test_parse_addr_reads_header_style_addresses():
+    from softphone.core.sip_uri import parse_addr
+
+    parsed = parse_addr('"Ann <x>" <sip:ann@Host:5062;transport=tcp>;tag=9')
+    assert parsed is not None and (parsed.user, parsed.host, parsed.port) == ("ann", "Host", 5062)
+    assert parse_addr("not an address") is None
