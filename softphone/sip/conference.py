@@ -19,7 +19,7 @@ import logging
 from PySide6.QtCore import QObject, Signal
 
 from softphone.core.agent_state import CallActivity
-from softphone.core.calls import CallSnapshot, CallState, HoldState
+from softphone.core.calls import CallSnapshot, CallState
 from softphone.core.conference import (
     Conference,
     Party,
@@ -170,7 +170,7 @@ class ConferenceManager(QObject):
             self._update()
             return
         waiting = [p for p in conf.remote() if p.state == PartyState.WAITING]
-        if not waiting and conf.remote():
+        if not waiting:
             self._update()
             return
         ready = True
@@ -184,7 +184,7 @@ class ConferenceManager(QObject):
                 except SoftphoneError:
                     log.exception("could not take %s off hold", party.call_id)
                 ready = False
-            elif not rec.media_active or rec.snapshot().hold != HoldState.NONE:
+            elif not rec.media_active or rec.remote_hold:
                 ready = False
         if ready:
             for party in waiting:

@@ -97,7 +97,7 @@ class SipEngine(QObject):
         self._running = False
         for signal in (self.calls.call_changed, self.accounts.registration_changed):
             signal.connect(lambda *_: self.pump.kick())
-        self.calls.incoming_call.connect(lambda _snap: self._update_ringer())
+        # Every presented call also emits call_changed: one hook covers ringing.
         self.calls.call_changed.connect(lambda _snap: self._update_ringer())
 
     # -- life cycle ---------------------------------------------------------------
