@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
-import signal
 import socket
 import subprocess
 import threading
@@ -28,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.helpers.ports import HOST, free_ports
+from tests.helpers.processes import connect_while_running, kill_group
 
 BARESIP = "baresip"
 MODULE_DIRS = ("/usr/lib/baresip/modules", "/usr/local/lib/baresip/modules")
@@ -98,20 +97,14 @@ class Baresip:
                                      stdout=log, stderr=subprocess.STDOUT, cwd=self.rundir,
                                      start_new_session=True)
         log.close()
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if self.proc.poll() is not None:
-                raise BaresipError(f"baresip exited with {self.proc.returncode}:\n"
-                                   + self.log_text()[-3000:])
-            try:
-                self._sock = socket.create_connection((HOST, self.ctrl_port), timeout=0.2)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise BaresipError("baresip's ctrl_tcp port did not open:\n"
-                                       + self.log_text()[-3000:]) from None
-                time.sleep(0.02)
+        try:
+            self._sock = connect_while_running(
+                self.proc, lambda: socket.create_connection((HOST, self.ctrl_port), timeout=0.2),
+                timeout=START_TIMEOUT, what="baresip", log_text=self.log_text,
+                error=BaresipError)
+        except BaresipError:
+            self.stop()
+            raise
         self._sock.settimeout(None)
         self._reader = threading.Thread(target=self._read_loop, daemon=True)
         self._reader.start()
@@ -141,13 +134,7 @@ class Baresip:
             try:
                 proc.wait(timeout)
             except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(3)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
+                kill_group(proc, 3)
         if self._sock is not None:
             with contextlib.suppress(OSError):
                 self._sock.close()

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -23,6 +22,7 @@ import uuid
 from pathlib import Path
 
 from tests.helpers.ports import free_port, free_ports
+from tests.helpers.processes import connect_while_running, kill_group
 
 LINPHONE_DAEMON = "linphone-daemon"
 START_TIMEOUT = 10.0
@@ -120,23 +120,23 @@ domain={self.realm}
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
             cwd=self.rundir, start_new_session=True)
         log.close()
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if self.proc.poll() is not None:
-                raise LinphoneError(f"linphone-daemon exited with {self.proc.returncode}:\n"
-                                    + self.log_text()[-3000:])
-            try:
-                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                sock.connect(str(self.socket_path))
-                self._sock = sock
-                break
-            except OSError:
-                sock.close()
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise LinphoneError("linphone-daemon's socket did not appear") from None
-                time.sleep(0.02)
+        try:
+            self._sock = connect_while_running(
+                self.proc, self._connect_socket, timeout=START_TIMEOUT,
+                what="linphone-daemon", log_text=self.log_text, error=LinphoneError)
+        except LinphoneError:
+            self.stop()
+            raise
         return self
+
+    def _connect_socket(self) -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(str(self.socket_path))
+        except OSError:
+            sock.close()
+            raise
+        return sock
 
     def stop(self, timeout: float = 10.0) -> None:
         proc = self.proc
@@ -145,13 +145,7 @@ domain={self.realm}
         if proc.poll() is None:
             with contextlib.suppress(OSError, LinphoneError, TimeoutError):
                 self.command("terminate")
-            with contextlib.suppress(OSError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            kill_group(proc, timeout)
         if self._sock is not None:
             with contextlib.suppress(OSError):
                 self._sock.close()

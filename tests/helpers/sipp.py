@@ -7,13 +7,12 @@ message and error logs into its run directory (read them when a test fails).
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
-import signal
 import subprocess
 from pathlib import Path
 
 from tests.helpers.ports import HOST, free_port, free_ports
+from tests.helpers.processes import kill_group
 
 SIPP = "sipp"
 SCENARIOS = Path(__file__).resolve().parent.parent / "interop" / "sipp"
@@ -93,12 +92,7 @@ class Sipp:
         proc = self.proc
         if proc is None or proc.poll() is not None:
             return
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        kill_group(proc, 5)
 
     def report(self) -> str:
         """The message trace and errors, for assertion messages."""
