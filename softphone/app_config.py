@@ -59,20 +59,20 @@ def plan_start(args: argparse.Namespace, loaded: LoadedConfig,
     eff = loaded.effective
     s = eff.settings
     p = eff.provisioning
+    # Without IT's say-so, a manually typed number is a normal supervised
+    # target for a standalone softphone; IT turns it off in provisioning.
+    external_allowed = (s.features.manual_external_transfer
+                        if eff.is_locked("features.manual_external_transfer") else True)
     agent = AgentConfig(
         wrap_up_seconds=float(s.agent.wrap_up_seconds),
         wrap_up_returns_to=s.agent.wrap_up_returns_to,
         not_ready_reasons=list(s.agent.not_ready_reasons),
         max_queue_seconds=float(s.transfer.queued_max_hold_seconds),
-        external_transfer_allowed=s.features.manual_external_transfer,
+        external_transfer_allowed=external_allowed,
         allowed_transfer_domains=[str(d) for d in p.security.allowed_transfer_domains],
         session_transfer=s.features.session_transfer,
         four_way_conference=s.features.four_way_conference,
     )
-    # Without IT's say-so, a manually typed number is a normal supervised
-    # target for a standalone softphone; IT turns it off in provisioning.
-    if not eff.is_locked("features.manual_external_transfer"):
-        agent.external_transfer_allowed = True
     if args.wrap_up_seconds is not None:
         agent.wrap_up_seconds = max(0.0, args.wrap_up_seconds)
     if args.max_queue_seconds is not None:

@@ -22,6 +22,7 @@ from softphone.core.agent_state import (
     presence_note,
 )
 from softphone.core.calls import CallDirection, CallSnapshot, CallState
+from softphone.core.registration import RegistrationState
 from softphone.core.screen_pop import transfer_kind
 from softphone.sip.accounts import AccountManager
 from softphone.sip.calls import QUEUED, CallManager
@@ -76,7 +77,10 @@ class AgentService(QObject):
         calls.incoming_status = self.incoming_status
         calls.call_changed.connect(self._on_call_changed)
         calls.call_queued.connect(self._on_call_queued)
-        accounts.registration_changed.connect(lambda _info: self.publish())
+        # A PUBLISH needs a registered account: publish once it is (not on
+        # every failed retry).
+        accounts.registration_changed.connect(
+            lambda info: self.publish() if info.state == RegistrationState.REGISTERED else None)
 
     # -- queries ------------------------------------------------------------------
 
