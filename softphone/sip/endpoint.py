@@ -90,6 +90,7 @@ class Endpoint:
 
     def _create_transports(self) -> None:
         cfg = self.config
+        picked_freely = cfg.sip_port == 0
         try:
             self.udp_id, self.sip_port = self._bind(pj.PJSIP_TRANSPORT_UDP, cfg.sip_port)
         except pj.Error as exc:
@@ -97,12 +98,28 @@ class Endpoint:
                 log.warning("SIP port %s on %s is in use; using a free port", cfg.sip_port,
                             cfg.bind_address)
                 self.udp_id, self.sip_port = self._bind(pj.PJSIP_TRANSPORT_UDP, 0)
+                picked_freely = True
             else:
                 raise StartupError(_bind_error("UDP", cfg.bind_address, cfg.sip_port, exc)) from exc
-        try:
-            self.tcp_id, _ = self._bind(pj.PJSIP_TRANSPORT_TCP, self.sip_port)
-        except pj.Error as exc:
-            raise StartupError(_bind_error("TCP", cfg.bind_address, self.sip_port, exc)) from exc
+        # A port the kernel picked for UDP comes from the ephemeral range, where
+        # the same TCP port may be held by any process's outgoing connection:
+        # then pick again rather than fail to start. The default port falls
+        # back the same way when only its TCP side is taken.
+        attempts = _FREE_PORT_ATTEMPTS if picked_freely or cfg.port_fallback else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                self.tcp_id, _ = self._bind(pj.PJSIP_TRANSPORT_TCP, self.sip_port)
+                return
+            except pj.Error as exc:
+                if attempt == attempts:
+                    raise StartupError(_bind_error("TCP", cfg.bind_address, self.sip_port,
+                                                   exc)) from exc
+                log.log(logging.DEBUG if picked_freely else logging.WARNING,
+                        "SIP TCP port %s on %s is in use; using a free port", self.sip_port,
+                        cfg.bind_address)
+                picked_freely = True
+                self.ep.transportClose(self.udp_id)
+                self.udp_id, self.sip_port = self._bind(pj.PJSIP_TRANSPORT_UDP, 0)
 
     def _bind(self, kind: int, port: int) -> tuple[int, int]:
         tc = pj.TransportConfig()
@@ -157,6 +174,10 @@ class Endpoint:
         # pjsua2 allows a new Endpoint only once this object is gone (its
         # destructor clears the one-per-process instance).
         self.ep = None
+
+
+# How often a freely picked port is retried when its TCP twin is taken.
+_FREE_PORT_ATTEMPTS = 20
 
 
 def _bind_error(kind: str, address: str, port: int, exc: pj.Error) -> str:
