@@ -30,6 +30,13 @@ from softphone.config.schema import DialPlan
 from softphone.core.calls import CallState
 from softphone.core.errors import SoftphoneError
 from softphone.core.transfer import Phase, TargetKind, Transfer, TransferKind
+from softphone.ui.conference_panel import (
+    AskFourthParty,
+    ConferencePanel,
+    FourthPartyChoice,
+    ask_fourth_party,
+    live_fourth_party,
+)
 from softphone.ui.directory_model import (
     KIND_ROLE,
     SECTION_ROLE,
@@ -69,6 +76,9 @@ class TransferScreen(QWidget):
         supervised_button / unsupervised_button: start a transfer.
         complete_button / cancel_button: end the consult.
         call_button: adds a fourth party; None when four-way conferencing is off.
+        conference_panel: the conference's parties and actions (None without four-way).
+        ask_fourth_party: asked before Complete while a fourth party is in the
+            conference (replaceable, e.g. by tests); returns a FourthPartyChoice.
         hint_label: why the transfer actions are disabled (when a target is given).
         status_label: the current transfer's progress.
         expanded: the remembered section map.
@@ -127,8 +137,13 @@ class TransferScreen(QWidget):
         self.hint_label = _plain_label(self, "Why a transfer action is disabled")
         self.hint_label.setStyleSheet("color: #555;")
         self.status_label = _plain_label(self, "Transfer status")
-        self.conference_label = _plain_label(self, "Conference parties")
-        self.conference_label.hide()
+        self.conference_panel: ConferencePanel | None = None
+        conference = getattr(engine, "conference", None)
+        if four_way and conference is not None:
+            self.conference_panel = ConferencePanel(conference, after_action=self._after_action,
+                                                    parent=self)
+            self.conference_panel.error.connect(self._on_panel_error)
+        self.ask_fourth_party: AskFourthParty = ask_fourth_party
 
         self._build_layout()
         self._connect()
@@ -156,7 +171,8 @@ class TransferScreen(QWidget):
         layout.addLayout(consult)
         layout.addWidget(self.hint_label)
         layout.addWidget(self.status_label)
-        layout.addWidget(self.conference_label)
+        if self.conference_panel is not None:
+            layout.addWidget(self.conference_panel)
 
     def _connect(self) -> None:
         engine = self._engine
@@ -177,7 +193,7 @@ class TransferScreen(QWidget):
         engine.calls.call_changed.connect(lambda _snap: self.refresh())
         conference = getattr(engine, "conference", None)
         if conference is not None:
-            conference.changed.connect(lambda _conf: self._show_conference())
+            conference.changed.connect(lambda _conf: self.refresh())
 
     # -- directory --------------------------------------------------------------------
 
@@ -369,8 +385,16 @@ class TransferScreen(QWidget):
         transfer = self._engine.transfers.active()
         if transfer is None:
             return False
+        fourth = FourthPartyChoice.DROP
+        conference = getattr(self._engine, "conference", None)
+        party = live_fourth_party(conference.current() if conference is not None else None)
+        if party is not None:
+            can_transfer = transfer.target.kind in (TargetKind.AGENT, TargetKind.GROUP)
+            fourth = self.ask_fourth_party(self, party, transfer.target.label, can_transfer)
+            if fourth == FourthPartyChoice.CANCEL:
+                return False
         return self._run(lambda: self._engine.transfers.complete_supervised(
-            transfer.customer_call_id))
+            transfer.customer_call_id, fourth_party=fourth.value))
 
     def cancel(self) -> bool:
         transfer = self._engine.transfers.active()
@@ -395,15 +419,13 @@ class TransferScreen(QWidget):
         self.status_label.setText(progress_text(transfer))
         self.refresh()
 
-    def _show_conference(self) -> None:
-        conference = getattr(self._engine, "conference", None)
-        parties = conference.parties() if conference is not None else []
-        if not parties:
-            self.conference_label.hide()
-            return
-        text = ", ".join(f"{one_line(p.label, 40)} ({p.state})" for p in parties)
-        self.conference_label.setText(f"Conference: {text}")
-        self.conference_label.show()
+    def _after_action(self) -> None:
+        self._engine.pump.kick()
+        self.refresh()
+
+    def _on_panel_error(self, message: str) -> None:
+        self.status_label.setText(one_line(message, 300))
+        self.error.emit(message)
 
 
 def _button(parent: QWidget, text: str, name: str) -> QPushButton:
