@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,8 @@ class CallRecord:
         pop: the call's screen pop.
         transfer_kind: "blind"/"consult" when the call arrived as part of a transfer.
         talked: the call reached CONFIRMED at some point.
+        pending_media_op: a hold/resume that waits for the re-INVITE in
+            flight (what, action, give-up time).
     """
 
     call_id: str
@@ -55,6 +58,7 @@ class CallRecord:
     headers: dict[str, str] = field(default_factory=dict)
     pop: ScreenPop = field(default_factory=ScreenPop)
     emitted: tuple[CallState, int] | None = None
+    pending_media_op: tuple[str, Callable[[SipCall], None], float] | None = None
 
     @property
     def live(self) -> bool:

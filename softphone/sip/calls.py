@@ -55,6 +55,11 @@ DTMF_METHODS = {
     pj.PJSUA_DTMF_METHOD_SIP_INFO: "sip_info",
 }
 QUEUED = 182
+# pjsua refuses a hold or re-INVITE while another media operation (an earlier
+# re-INVITE) is still in progress; the newest wish is sent once it completes.
+MEDIA_OP_IN_PROGRESS = 70013  # PJ_EINVALIDOP
+MEDIA_OP_RETRY_MS = 20
+MEDIA_OP_GIVE_UP_S = 10.0
 
 
 class SipCall(pj.Call):  # type: ignore[misc]
@@ -270,7 +275,7 @@ class CallManager(QObject):
         self._require_confirmed(rec, "hold")
         if rec.local_hold:
             return
-        self._do(rec, "hold", lambda c: c.setHold(pj.CallOpParam(True)))
+        self._media_op(rec, "hold", lambda c: c.setHold(pj.CallOpParam(True)))
         rec.local_hold = True
         self._rebuild_and_notify(rec)
 
@@ -283,7 +288,7 @@ class CallManager(QObject):
             self._hold_others(call_id)
         prm = pj.CallOpParam(True)
         prm.opt.flag = pj.PJSUA_CALL_UNHOLD
-        self._do(rec, "resume", lambda c: c.reinvite(prm))
+        self._media_op(rec, "resume", lambda c: c.reinvite(prm))
         rec.local_hold = False
         rec.hold_confirmed = False
         self._rebuild_and_notify(rec)
@@ -369,6 +374,43 @@ class CallManager(QObject):
             action(call)
         except pj.Error as exc:
             raise SipError(f"could not {what} call {rec.call_id}: {exc.reason}") from exc
+
+    def _media_op(self, rec: CallRecord, what: str, action: Callable[[SipCall], None]) -> None:
+        """Send a hold or re-INVITE now, or as soon as the one in flight ends.
+
+        Hold then resume in quick succession (a conference's Hold all, then
+        Resume all) would otherwise fail on the second: pjsua allows one
+        media operation at a time. Only the newest wish is kept.
+        """
+        rec.pending_media_op = None
+        try:
+            self._do(rec, what, action)
+        except SipError as exc:
+            cause = exc.__cause__
+            if not isinstance(cause, pj.Error) or int(cause.status) != MEDIA_OP_IN_PROGRESS:
+                raise
+            log.info("%s of %s waits for the re-INVITE in progress", what, rec.call_id)
+            rec.pending_media_op = (what, action, time.monotonic() + MEDIA_OP_GIVE_UP_S)
+            QTimer.singleShot(MEDIA_OP_RETRY_MS, lambda: self._retry_media_op(rec.call_id))
+
+    def _retry_media_op(self, call_id: str) -> None:
+        rec = self._calls.get(call_id)
+        if rec is None or rec.pending_media_op is None:
+            return
+        if not rec.live or rec.state != CallState.CONFIRMED:
+            rec.pending_media_op = None
+            return
+        what, action, give_up_at = rec.pending_media_op
+        try:
+            self._do(rec, what, action)
+        except SipError as exc:
+            cause = exc.__cause__
+            busy = isinstance(cause, pj.Error) and int(cause.status) == MEDIA_OP_IN_PROGRESS
+            if busy and time.monotonic() < give_up_at:
+                QTimer.singleShot(MEDIA_OP_RETRY_MS, lambda: self._retry_media_op(call_id))
+                return
+            log.error("gave up on %s of %s: %s", what, call_id, exc)
+        rec.pending_media_op = None
 
     @staticmethod
     def _require_confirmed(rec: CallRecord, what: str) -> None:
