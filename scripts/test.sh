@@ -35,6 +35,10 @@ PYTHON="${PYTHON:-python3}"
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e '.[test]'
 
+# Every tool above is installed now: a test that cannot find one fails
+# instead of skipping (tests/helpers/tools.py).
+export SOFTPHONE_REQUIRE_TOOLS=1
+
 echo "== ruff"; .venv/bin/ruff check softphone tests bench
 echo "== mypy"; .venv/bin/mypy
 echo "== pytest"; exec .venv/bin/python -m pytest "$@"

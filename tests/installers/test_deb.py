@@ -32,6 +32,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.tools import missing
+
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "installers" / "softphone.spec"
 BUILD_DEB = ROOT / "installers" / "linux" / "build-deb.sh"
@@ -49,18 +51,13 @@ def need_tool(name: str) -> str:
     """The tool's path; a missing tool fails under CI (it must be installed there)."""
     path = shutil.which(name)
     if path is None:
-        message = f"{name} not found (scripts/test.sh installs it)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        missing(f"{name} not found")
     return path
 
 
 def need_pyinstaller() -> None:
     if importlib.util.find_spec("PyInstaller") is None:
-        if os.environ.get("CI"):
-            pytest.fail("PyInstaller not installed (it is in the test extra)")
-        pytest.skip("PyInstaller not installed")
+        missing("PyInstaller is not installed (it is in the test extra)")
 
 
 # -- building (once per session, cached across sessions) ---------------------------

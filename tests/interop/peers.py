@@ -3,13 +3,9 @@ agents (our headless softphones) registered at Kamailio."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.helpers import tones
 from tests.helpers.instance import HeadlessInstance
@@ -21,15 +17,6 @@ FREQS = list(TONES.values())
 USERS = {"alice": "1001", "bob": "1002", "carol": "1003"}
 
 
-def require_tool(binary: str, package: str) -> str:
-    """The tool's path; skip without it, or fail when ``CI`` is set."""
-    path = shutil.which(binary)
-    if path is not None:
-        return path
-    reason = f"{binary} is not installed (apt-get install {package})"
-    if os.environ.get("CI"):
-        pytest.fail(f"CI is set but {reason}")
-    pytest.skip(reason)
 
 
 @dataclass

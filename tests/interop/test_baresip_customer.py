@@ -16,8 +16,9 @@ import pytest
 from tests.e2e.conftest import record
 from tests.helpers import tones
 from tests.helpers.baresip import Baresip
+from tests.helpers.tools import require_tool
 from tests.interop.conftest import Lab, api
-from tests.interop.peers import FREQS, TONES, Agents, require_tool, start_agents
+from tests.interop.peers import FREQS, TONES, Agents, start_agents
 
 pytestmark = pytest.mark.multiprocess
 C, A, B, K = TONES["customer"], TONES["alice"], TONES["bob"], TONES["carol"]

@@ -12,8 +12,9 @@ import pytest
 from tests.e2e.conftest import record
 from tests.helpers import tones
 from tests.helpers.linphone import Linphone
+from tests.helpers.tools import require_tool
 from tests.interop.conftest import Lab, api
-from tests.interop.peers import FREQS, TONES, Agents, require_tool, start_agents
+from tests.interop.peers import FREQS, TONES, Agents, start_agents
 
 pytestmark = pytest.mark.multiprocess
 C, A = TONES["customer"], TONES["alice"]

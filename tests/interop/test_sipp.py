@@ -13,8 +13,8 @@ import pytest
 from tests.conftest import InstanceFactory
 from tests.helpers.instance import HeadlessInstance
 from tests.helpers.sipp import Sipp
+from tests.helpers.tools import require_tool
 from tests.interop.conftest import api
-from tests.interop.peers import require_tool
 
 pytestmark = pytest.mark.multiprocess
 
