@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from softphone.core.agent_state import AgentState, AgentStatus
@@ -64,11 +64,14 @@ class AgentStateWidget(QWidget):
         self.swatch.setFixedSize(14, 14)
         self.swatch.setAccessibleName("Agent state colour")
         self.state_label = QLabel(self)
+        # A Not Ready reason may be free text (no provisioned list): never markup.
+        self.state_label.setTextFormat(Qt.TextFormat.PlainText)
         self.state_label.setAccessibleName("Current agent state")
         font = self.state_label.font()
         font.setBold(True)
         self.state_label.setFont(font)
         self.timer_label = QLabel(self)
+        self.timer_label.setTextFormat(Qt.TextFormat.PlainText)
         self.timer_label.setAccessibleName("Time in state")
         self.selector = QComboBox(self)
         self.selector.setAccessibleName("Choose agent state")

@@ -12,7 +12,7 @@ from softphone import APP_NAME
 from softphone.core.agent_state import AgentState, AgentStatus
 from softphone.core.calls import CallSnapshot
 from softphone.ui.call_model import remote_party
-from softphone.ui.text import one_line
+from softphone.ui.text import one_line, plain_tooltip
 
 if TYPE_CHECKING:
     from softphone.sip.engine import SipEngine
@@ -71,7 +71,7 @@ class Tray(QObject):
             self.show_status(agent.status)
         else:
             self.icon.setIcon(state_icon(AgentState.LOGGED_OUT.colour))
-            self.icon.setToolTip(APP_NAME)
+            self.icon.setToolTip(plain_tooltip(APP_NAME))
         engine.calls.incoming_call.connect(self._on_incoming)
         call_queued = getattr(engine.calls, "call_queued", None)
         if call_queued is not None:
@@ -84,7 +84,8 @@ class Tray(QObject):
         text = status.state.label
         if status.reason:
             text += f" ({one_line(status.reason, 40)})"
-        self.icon.setToolTip(f"{APP_NAME}: {text}")
+        # The reason may be free text; some tray backends render tool tips as rich text.
+        self.icon.setToolTip(plain_tooltip(f"{APP_NAME}: {text}"))
 
     def notify(self, title: str, text: str) -> None:
         self.messages.append((title, text))

@@ -10,6 +10,7 @@ from typing import Any, cast
 
 from PySide6.QtCore import QObject, Signal
 
+from softphone.core.agent_state import AgentStateMachine, AgentStatus
 from softphone.core.calls import CallDirection, CallSnapshot, CallState, HoldState
 from softphone.core.errors import InvalidStateError, NotFoundError, SipError
 from softphone.core.registration import RegistrationState
@@ -140,6 +141,27 @@ class FakeAccounts(QObject):
         self.registration_changed.emit(info)
 
 
+class FakeAgent(QObject):
+    """The AgentService's Python API over the real state machine (no calls)."""
+
+    state_changed = Signal(object)
+
+    def __init__(self, reasons: list[str] | None = None) -> None:
+        super().__init__()
+        self.machine = AgentStateMachine(reasons=reasons)
+        self.machine.on_change = self.state_changed.emit
+
+    @property
+    def status(self) -> AgentStatus:
+        return self.machine.status
+
+    def set_state(self, state: str, reason: str = "") -> AgentStatus:
+        return self.machine.set_state(state, reason)
+
+    def end_wrap_up(self) -> AgentStatus:
+        return self.machine.end_wrap_up()
+
+
 class FakeEngine(QObject):
     started = Signal()
     stopped = Signal()
@@ -149,6 +171,7 @@ class FakeEngine(QObject):
         self.accounts = FakeAccounts()
         self.calls = FakeCalls()
         self.audio_mode = audio_mode
+        self.agent: FakeAgent | None = None  # set one for the agent state widget and tray
 
     @property
     def local_uri(self) -> str:

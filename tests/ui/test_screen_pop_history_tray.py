@@ -18,7 +18,7 @@ from softphone.ui.history import CallHistory, HistoryModel
 from softphone.ui.main_window import MainWindow
 from softphone.ui.screen_pop_panel import ScreenPopPanel
 from softphone.ui.tray import Tray
-from tests.ui.fakes import FakeEngine, as_engine, snapshot
+from tests.ui.fakes import FakeAgent, FakeEngine, as_engine, snapshot
 
 HOSTILE = "<b>Bold</b><img src=http://x/y.png>\r\nInjected line\x07\u202eevil"
 LONG = "W" * 500
@@ -156,3 +156,25 @@ def test_tray_notifies_incoming_and_delivered_calls(qtbot: QtBot, fake_engine: F
     assert len(tray.messages) == 1  # queued: not presented yet
     fake_engine.calls.incoming_call.emit(replace(queued, queued=False))
     assert tray.messages[-1] == ("Transferred call delivered", "Jane is now ringing for you")
+
+
+def test_tray_tooltip_and_agent_state_show_a_free_text_reason_literally(
+        qtbot: QtBot, fake_engine: FakeEngine):
+    # No reasons provisioned: the Not Ready reason is whatever the agent (or API) typed.
+    fake_engine.agent = agent = FakeAgent()
+    window = MainWindow(as_engine(fake_engine), tray=True)
+    qtbot.addWidget(window)
+    tray, widget = window.tray, window.agent_widget
+    assert tray is not None and widget is not None
+    agent.set_state("not_ready", "<b>x</b><img src=http://x/y.png>")
+    label = widget.state_label
+    assert label.textFormat() == Qt.TextFormat.PlainText
+    assert label.text() == "Not Ready (<b>x</b><img src=http://x/y.png>)"
+    assert widget.timer_label.textFormat() == Qt.TextFormat.PlainText
+    # QSystemTrayIcon has no plain-text switch: the markup is escaped in a <qt> tool tip.
+    tip = tray.icon.toolTip()
+    assert tip == ("<qt>softphone: Not Ready (&lt;b&gt;x&lt;/b&gt;"
+                   "&lt;img src=http://x/y.png&gt;)</qt>")
+    assert "<b>" not in tip and "<img" not in tip
+    agent.set_state("available")
+    assert tray.icon.toolTip() == "<qt>softphone: Available</qt>"
