@@ -27,7 +27,11 @@ APP="$ROOT/build/dist/softphone.app"
 
 # Sign the whole bundle, inside out via --deep, with the hardened runtime: without
 # --options runtime notarization fails; without the entitlement the mic is denied.
-codesign --force --deep --timestamp=none --options runtime \
+# Notarization also requires Apple's secure timestamp; an ad-hoc build has no
+# identity to timestamp, so only a real identity asks for one.
+timestamp=(--timestamp)
+[ "$IDENTITY" = "-" ] && timestamp=(--timestamp=none)
+codesign --force --deep "${timestamp[@]}" --options runtime \
   --entitlements "$HERE/entitlements.plist" --sign "$IDENTITY" "$APP"
 codesign --verify --deep --strict --verbose=2 "$APP"
 codesign -d --entitlements - "$APP" | grep -q "com.apple.security.device.audio-input"
@@ -60,7 +64,12 @@ cp "$PKG" "$STAGE/dmg/"
 ln -s /Applications "$STAGE/dmg/Applications"
 DMG="$OUT/softphone-$VERSION.dmg"
 hdiutil create -volname "softphone $VERSION" -srcfolder "$STAGE/dmg" -format UDZO -ov "$DMG"
-[ "$IDENTITY" = "-" ] || codesign --force --sign "$IDENTITY" "$DMG"
+[ "$IDENTITY" = "-" ] || codesign --force --timestamp --sign "$IDENTITY" "$DMG"
+
+if [ -n "${SOFTPHONE_NOTARY_PROFILE:-}" ] && [ "$IDENTITY" = "-" ]; then
+  echo "SOFTPHONE_NOTARY_PROFILE needs SOFTPHONE_CODESIGN_IDENTITY: Apple does not notarize ad-hoc signatures" >&2
+  exit 1
+fi
 
 if [ -n "${SOFTPHONE_NOTARY_PROFILE:-}" ]; then
   for artifact in "$PKG" "$DMG"; do

@@ -42,27 +42,33 @@ def test_workflow_matches_github_schema() -> None:
 
 def test_workflow_builds_installs_self_tests_and_uninstalls_on_each_os() -> None:
     workflow: Any = YAML(typ="safe").load(WORKFLOW.read_text())
-    jobs = workflow["jobs"]
-    runners = {name: job["runs-on"] for name, job in jobs.items()}
-    assert any(r.startswith("windows") for r in runners.values())
-    assert any(r.startswith("macos") for r in runners.values())
-    assert any(r.startswith("ubuntu") for r in runners.values())
-    for name, job in jobs.items():
-        script = "\n".join(step.get("run", "") for step in job["steps"])
-        assert "installers/softphone.spec" in script or "build-macos.sh" in script, name
-        assert "--self-test" in script, name
-        assert "provisioning check" in script, name
-    assert "msiexec" in _script(jobs["windows"]) and "/qn" in _script(jobs["windows"])
-    assert "PROVISIONING_FILE=" in _script(jobs["windows"])
-    assert "/x" in _script(jobs["windows"])
-    assert "sudo installer -pkg" in _script(jobs["macos"])
-    assert "uninstall.sh" in _script(jobs["macos"])
-    assert "apt-get install -y ./build/deb/" in _script(jobs["linux"])
-    assert "apt-get purge" in _script(jobs["linux"])
+    (job,) = workflow["jobs"].values()
+    entries = job["strategy"]["matrix"]["include"]
+    runners = {entry["name"]: entry["os"] for entry in entries}
+    assert runners["linux"].startswith("ubuntu")
+    assert runners["windows"].startswith("windows")
+    assert runners["macos"].startswith("macos")
+    assert job["runs-on"] == "${{ matrix.os }}"
+    assert job["strategy"]["fail-fast"] is False  # one OS failing still reports the others
+    steps = {os_name: _script(job, os_name) for os_name in ("Linux", "Windows", "macOS")}
+    for os_name, script in steps.items():
+        assert "installers/softphone.spec" in script or "build-macos.sh" in script, os_name
+        assert "--self-test" in script, os_name
+        assert "provisioning check" in script, os_name
+        assert "INVALID" in script, f"{os_name}: an invalid provisioning file is not tried"
+    windows, macos, linux = steps["Windows"], steps["macOS"], steps["Linux"]
+    assert "msiexec" in windows and "/qn" in windows and "/x" in windows
+    assert "PROVISIONING_FILE=" in windows and "START_ON_LOGIN=1" in windows
+    assert "softphone-next.msi" in windows  # the major upgrade keeps the provisioning
+    assert "sudo installer -pkg" in macos and "uninstall.sh" in macos
+    assert "apt-get install -y" in linux and "apt-get purge" in linux
+    assert "desktop-file-validate" in linux and "|| true" not in linux
 
 
-def _script(job: dict[str, Any]) -> str:
-    return "\n".join(step.get("run", "") for step in job["steps"])
+def _script(job: dict[str, Any], runner_os: str) -> str:
+    """The shell of the steps that run on ``runner_os`` (and of the common ones)."""
+    return "\n".join(step.get("run", "") for step in job["steps"]
+                     if step.get("if") in (None, f"runner.os == '{runner_os}'"))
 
 
 def test_wix_source_is_well_formed_and_declares_public_properties() -> None:
@@ -78,10 +84,20 @@ def test_wix_source_is_well_formed_and_declares_public_properties() -> None:
         assert name.isupper()  # only all-caps properties are public (settable on msiexec)
         assert properties[name].get("Secure") == "yes", name  # reach the elevated sequence
     assert package.find(f"{WIX_NS}MajorUpgrade") is not None
-    # Clean uninstall of what the custom action placed in %ProgramData%.
-    removed = {r.get("Name") for r in package.iter(f"{WIX_NS}RemoveFile")}
-    assert {"provisioning.toml", "provisioning-source.toml"} <= removed
+    # Clean uninstall of what the custom action placed in %ProgramData%, by the helper
+    # and only on a real uninstall: a RemoveFile would also fire when a major
+    # upgrade removes the old version, deleting IT's provisioning.
+    assert not [r.get("Name") for r in package.iter(f"{WIX_NS}RemoveFile")
+                if "provisioning" in (r.get("Name") or "")]
     assert any(r.get("On") == "uninstall" for r in package.iter(f"{WIX_NS}RemoveFolder"))
+    remover = {a.get("Id"): a for a in package.iter(f"{WIX_NS}CustomAction")}["RemoveProvisioning"]
+    assert remover.get("Return") == "ignore" and remover.get("Impersonate") == "no"
+    command = {p.get("Id"): p.get("Value") for p in package.iter(f"{WIX_NS}SetProperty")}
+    assert " remove --dir " in (command["RemoveProvisioning"] or "")
+    scheduled = {c.get("Action"): c for c in package.iter(f"{WIX_NS}Custom")}
+    condition = scheduled["RemoveProvisioning"].get("Condition") or ""
+    assert "NOT UPGRADINGPRODUCTCODE" in condition and "REMOVE" in condition
+    assert scheduled["RemoveProvisioning"].get("Before") == "RemoveFiles"
     # Bad provisioning input never fails the install.
     action = next(a for a in package.iter(f"{WIX_NS}CustomAction")
                   if a.get("Id") == "PlaceProvisioning")
@@ -101,6 +117,8 @@ def test_macos_plists() -> None:
     assert "macos\" / \"Info.plist" in spec and "entitlements.plist" in spec
     build = (MACOS / "build-macos.sh").read_text()
     assert "--options runtime" in build and "pkgbuild" in build and "hdiutil" in build
+    # Notarization rejects signatures without a secure timestamp.
+    assert "timestamp=(--timestamp)" in build
 
 
 @pytest.mark.parametrize("script", sorted(
