@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QModelIndex, Qt, Signal
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
+    QAbstractButton,
     QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
@@ -30,11 +31,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from softphone.core.calls import CallSnapshot, HoldState
 from softphone.core.conference import Conference, Party, PartyRole, PartyState
 from softphone.core.errors import SoftphoneError
 from softphone.ui.text import one_line, plain_tooltip
 
 if TYPE_CHECKING:
+    from softphone.sip.calls import CallManager
     from softphone.sip.conference import ConferenceManager
 
 CALL_ID_ROLE = int(Qt.ItemDataRole.UserRole) + 1
@@ -64,9 +67,14 @@ def live_fourth_party(conf: Conference | None) -> Party | None:
     return next((p for p in conf.remote() if p.role == PartyRole.FOURTH), None)
 
 
-def ask_fourth_party(parent: QWidget, party: Party, target_label: str,
-                     can_transfer: bool) -> FourthPartyChoice:
-    """Ask agent 1, before Complete, what happens to the fourth party."""
+def fourth_party_box(parent: QWidget, party: Party, target_label: str,
+                     can_transfer: bool) -> tuple[QMessageBox, QAbstractButton,
+                                                  QAbstractButton | None]:
+    """The question :func:`ask_fourth_party` asks: (box, drop button, send button or None).
+
+    A fourth party still ringing cannot be sent along (there is no call to
+    refer yet): the only way forward is to stop calling them.
+    """
     box = QMessageBox(parent)
     box.setIcon(QMessageBox.Icon.Question)
     box.setWindowTitle("Complete the transfer")
@@ -74,17 +82,32 @@ def ask_fourth_party(parent: QWidget, party: Party, target_label: str,
     who, target = one_line(party.label, 60), one_line(target_label, 60)
     # Button texts treat '&' as a mnemonic marker; a literal one is doubled.
     who_button = who.replace("&", "&&")
-    box.setText(f"The customer goes to {target}. {who} is still in the conference.")
-    if can_transfer:
-        box.setInformativeText(f"Drop {who}, or send {who} to {target} too?")
+    send: QAbstractButton | None = None
+    if party.state == PartyState.RINGING:
+        box.setText(f"The customer goes to {target}. {who} is still being called.")
+        box.setInformativeText(f"The call to {who} will be cancelled.")
+        drop = box.addButton(f"Stop calling {who_button} and complete",
+                             QMessageBox.ButtonRole.AcceptRole)
     else:
-        box.setInformativeText(f"{who} will be disconnected: {target} is not an agent or a "
-                               "group, so they cannot be sent along.")
-    drop = box.addButton(f"Drop {who_button} and complete", QMessageBox.ButtonRole.AcceptRole)
-    send = (box.addButton(f"Send {who_button} too", QMessageBox.ButtonRole.AcceptRole)
-            if can_transfer else None)
+        box.setText(f"The customer goes to {target}. {who} is still in the conference.")
+        if can_transfer:
+            box.setInformativeText(f"Drop {who}, or send {who} to {target} too?")
+        else:
+            box.setInformativeText(f"{who} will be disconnected: {target} is not an agent or "
+                                   "a group, so they cannot be sent along.")
+        drop = box.addButton(f"Drop {who_button} and complete",
+                             QMessageBox.ButtonRole.AcceptRole)
+        if can_transfer:
+            send = box.addButton(f"Send {who_button} too", QMessageBox.ButtonRole.AcceptRole)
     box.addButton(QMessageBox.StandardButton.Cancel)
     box.setDefaultButton(drop)
+    return box, drop, send
+
+
+def ask_fourth_party(parent: QWidget, party: Party, target_label: str,
+                     can_transfer: bool) -> FourthPartyChoice:
+    """Ask agent 1, before Complete, what happens to the fourth party."""
+    box, drop, send = fourth_party_box(parent, party, target_label, can_transfer)
     box.exec()
     clicked = box.clickedButton()
     if clicked is drop:
@@ -92,6 +115,19 @@ def ask_fourth_party(parent: QWidget, party: Party, target_label: str,
     if send is not None and clicked is send:
         return FourthPartyChoice.TRANSFER
     return FourthPartyChoice.CANCEL
+
+
+def party_state_text(party: Party, hold: HoldState | None) -> str:
+    """A party's state for the agent: a connected call on hold says so.
+
+    ``hold`` is the party's call hold state (None when the call is not known).
+    """
+    if party.state in (PartyState.WAITING, PartyState.JOINED):
+        if hold in (HoldState.LOCAL, HoldState.BOTH):
+            return "On hold"
+        if hold == HoldState.REMOTE:
+            return "Held by far end"
+    return STATE_TEXT[party.state]
 
 
 class ConferencePanel(QWidget):
@@ -110,11 +146,12 @@ class ConferencePanel(QWidget):
 
     error = Signal(str)
 
-    def __init__(self, conference: ConferenceManager, *, after_action: Callable[[], None],
-                 parent: QWidget | None = None) -> None:
+    def __init__(self, conference: ConferenceManager, calls: CallManager, *,
+                 after_action: Callable[[], None], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setAccessibleName("Conference")
         self._conference = conference
+        self._calls = calls
         # Wakes the SIP pump so the re-INVITEs and BYEs go out at once.
         self._after_action = after_action
         self.model = QStandardItemModel(0, 3, self)
@@ -158,6 +195,8 @@ class ConferencePanel(QWidget):
         self.leave_button.clicked.connect(self.toggle_presence)
         self.view.selectionModel().selectionChanged.connect(lambda *_: self._enable())
         conference.changed.connect(lambda _data: self.refresh())
+        # A hold or resume changes a call, not the conference.
+        calls.call_changed.connect(self._on_call_changed)
         self.refresh()
 
     # -- view ---------------------------------------------------------------------
@@ -169,14 +208,15 @@ class ConferencePanel(QWidget):
         if conf is None:
             self.hide()
             return
+        holds = {s.call_id: s.hold for s in self._calls.snapshots()}
         for party in conf.parties.values():
             if party.state == PartyState.LEFT:
                 continue
             name = QStandardItem(one_line(party.label, 80))
             name.setToolTip(plain_tooltip(one_line(party.label, 300)))
             name.setData(party.call_id, CALL_ID_ROLE)
-            self.model.appendRow([name, QStandardItem(ROLE_TEXT[party.role]),
-                                  QStandardItem(STATE_TEXT[party.state])])
+            state = QStandardItem(party_state_text(party, holds.get(party.call_id)))
+            self.model.appendRow([name, QStandardItem(ROLE_TEXT[party.role]), state])
         if selected is not None:
             self.select_party(selected)
         self.hold_button.setText("&Resume all" if conf.held else "&Hold all")
@@ -194,6 +234,11 @@ class ConferencePanel(QWidget):
         self.status_label.setVisible(bool(status))
         self._enable()
         self.show()
+
+    def _on_call_changed(self, snap: CallSnapshot) -> None:
+        conf = self._conference.current()
+        if conf is not None and snap.call_id in conf.parties:
+            self.refresh()
 
     def _enable(self) -> None:
         conf = self._conference.current()

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from softphone.config.schema import DialPlan
 from softphone.core.calls import CallState
+from softphone.core.conference import PartyState
 from softphone.core.errors import SoftphoneError
 from softphone.core.transfer import Phase, TargetKind, Transfer, TransferKind
 from softphone.ui.conference_panel import (
@@ -140,8 +141,8 @@ class TransferScreen(QWidget):
         self.conference_panel: ConferencePanel | None = None
         conference = getattr(engine, "conference", None)
         if four_way and conference is not None:
-            self.conference_panel = ConferencePanel(conference, after_action=self._after_action,
-                                                    parent=self)
+            self.conference_panel = ConferencePanel(conference, engine.calls,
+                                                    after_action=self._after_action, parent=self)
             self.conference_panel.error.connect(self._on_panel_error)
         self.ask_fourth_party: AskFourthParty = ask_fourth_party
 
@@ -389,7 +390,9 @@ class TransferScreen(QWidget):
         conference = getattr(self._engine, "conference", None)
         party = live_fourth_party(conference.current() if conference is not None else None)
         if party is not None:
-            can_transfer = transfer.target.kind in (TargetKind.AGENT, TargetKind.GROUP)
+            # A party still ringing has no call to send along yet.
+            can_transfer = (transfer.target.kind in (TargetKind.AGENT, TargetKind.GROUP)
+                            and party.state != PartyState.RINGING)
             fourth = self.ask_fourth_party(self, party, transfer.target.label, can_transfer)
             if fourth == FourthPartyChoice.CANCEL:
                 return False

@@ -12,6 +12,7 @@ from PySide6.QtCore import QObject, Signal
 
 from softphone.core.agent_state import AgentStateMachine, AgentStatus
 from softphone.core.calls import CallDirection, CallSnapshot, CallState, HoldState
+from softphone.core.conference import Conference, Party, PartyRole, PartyState
 from softphone.core.errors import InvalidStateError, NotFoundError, SipError
 from softphone.core.registration import RegistrationState
 from softphone.core.screen_pop import ScreenPop
@@ -160,6 +161,54 @@ class FakeAgent(QObject):
 
     def end_wrap_up(self) -> AgentStatus:
         return self.machine.end_wrap_up()
+
+
+class FakeConference(QObject):
+    """The ConferenceManager's Python API over a Conference the test builds."""
+
+    changed = Signal(object)
+
+    def __init__(self, calls: FakeCalls) -> None:
+        super().__init__()
+        self.calls = calls
+        self.enabled = True
+        self.conf: Conference | None = None
+        self.ops: list[tuple[str, ...]] = []
+
+    def start(self, *parties: tuple[str, PartyRole, str, PartyState]) -> Conference:
+        """A conference of (call id, role, label, state); each call is pushed as confirmed."""
+        self.conf = Conference("conf-1", "xfer-1")
+        for call_id, role, label, state in parties:
+            self.conf.add(call_id, role, label, state)
+            if call_id not in self.calls.calls:
+                self.calls.push(snapshot(call_id, CallState.CONFIRMED))
+        self.notify()
+        return self.conf
+
+    def notify(self) -> None:
+        if self.conf is not None:
+            self.changed.emit({**self.conf.to_json(), "ended": False})
+
+    def current(self) -> Conference | None:
+        return self.conf
+
+    def parties(self) -> list[Party]:
+        return list(self.conf.parties.values()) if self.conf else []
+
+    def drop_party(self, call_id: str) -> None:
+        self.ops.append(("drop", call_id))
+
+    def hold(self) -> None:
+        self.ops.append(("hold",))
+
+    def resume(self) -> None:
+        self.ops.append(("resume",))
+
+    def leave(self) -> None:
+        self.ops.append(("leave",))
+
+    def rejoin(self) -> None:
+        self.ops.append(("rejoin",))
 
 
 class FakeEngine(QObject):

@@ -56,9 +56,11 @@ def click(widget: object) -> None:
 
 
 def start_four_way(qtbot: QtBot, window: MainWindow, customer: HeadlessInstance,
-                   bob: HeadlessInstance, carol: HeadlessInstance) -> tuple[str, str, str]:
-    """Customer answered, consult with bob, carol called in by Call:
-    (customer's call id at the agent, bob's call id at bob, carol's call id at carol)."""
+                   bob: HeadlessInstance, carol: HeadlessInstance,
+                   answer_fourth: bool = True) -> tuple[str, str, str]:
+    """Customer answered, consult with bob, carol called in by Call (and answered,
+    unless ``answer_fourth`` is false): (customer's call id at the agent, bob's
+    call id at bob, carol's call id at carol)."""
     screen, panel = screen_and_panel(window)
     call_button = screen.call_button
     assert call_button is not None
@@ -80,6 +82,10 @@ def start_four_way(qtbot: QtBot, window: MainWindow, customer: HeadlessInstance,
     assert screen.manual_entry.text() == ""
     assert panel.isVisible()
     assert ("Carol", "Fourth party", "Ringing") in rows(panel)
+    # The customer waits on hold (from the consultation) while carol rings.
+    assert [r[2] for r in rows(panel) if r[1] == "Customer"] == ["On hold"]
+    if not answer_fourth:
+        return customer_id, bob_call, carol_call
     api(carol).call("call.answer", call_id=carol_call)
     qtbot.waitUntil(lambda: [r[2] for r in rows(panel)] == ["In conference"] * 3,
                     timeout=WAIT_MS)
@@ -176,3 +182,26 @@ def test_complete_asks_about_the_fourth_party_first(qtbot: QtBot, runtime: Runti
                                 for c in api(bob).call("call.list")["calls"]),
                     timeout=WAIT_MS)
     assert bob_call not in {c["call_id"] for c in api(bob).call("call.list")["calls"]}
+
+
+def test_complete_while_the_fourth_party_still_rings(qtbot: QtBot, runtime: Runtime,
+                                                     softphones: InstanceFactory):
+    customer, bob, carol = softphones("customer"), softphones("bob"), softphones("carol")
+    window = open_four_way_window(qtbot, runtime, [bob, carol])
+    screen, _panel = screen_and_panel(window)
+    _, _bob_call, carol_call = start_four_way(qtbot, window, customer, bob, carol,
+                                              answer_fourth=False)
+    asked: list[tuple[str, PartyState, bool]] = []
+
+    def ask(parent: object, party: Party, target: str, can_transfer: bool) -> FourthPartyChoice:
+        asked.append((party.label, party.state, can_transfer))
+        return FourthPartyChoice.DROP
+
+    screen.ask_fourth_party = ask
+    mark = api(carol).mark()
+    click(screen.complete_button)
+    # Bob is an agent, but a ringing carol cannot be sent along: only stop calling her.
+    assert asked == [("Carol", PartyState.RINGING, False)]
+    wait_phase(qtbot, window, Phase.COMPLETED)
+    wait_event(qtbot, api(carol), "call.state", mark, call_id=carol_call, state="disconnected")
+    qtbot.waitUntil(lambda: runtime.engine.calls.snapshots() == [], timeout=WAIT_MS)
