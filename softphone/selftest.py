@@ -155,9 +155,12 @@ class SelfTest:
 
     def check_audio(self) -> tuple[Status, str]:
         try:
-            import sounddevice
+            sounddevice = _import_sounddevice()
         except OSError as exc:  # sounddevice raises OSError when libportaudio is missing
-            return "WARN", f"PortAudio not loaded ({exc}): calls use the null audio device"
+            # An installed app ships PortAudio (the wheels bundle it; the .deb depends
+            # on libportaudio2): missing there, the install is broken, not the machine.
+            status: Status = "FAIL" if _frozen() else "WARN"
+            return status, f"PortAudio not loaded ({exc}): calls use the null audio device"
         devices = sounddevice.query_devices()
         inputs = sum(1 for d in devices if d["max_input_channels"] > 0)
         outputs = sum(1 for d in devices if d["max_output_channels"] > 0)
@@ -214,6 +217,12 @@ def _platform_plugin_found(platform: str) -> bool:
              for p in os.environ.get("QT_PLUGIN_PATH", "").split(os.pathsep) if p]
     dirs.append(str(Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath)) / "platforms"))
     return any(any(Path(d).glob(f"*q{platform}.*")) for d in dirs if d)
+
+
+def _import_sounddevice() -> Any:
+    import sounddevice
+
+    return sounddevice
 
 
 def _frozen() -> bool:
