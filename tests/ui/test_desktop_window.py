@@ -3,6 +3,7 @@ application-wide shortcuts, and a queued transfer shown apart from live calls.""
 
 from __future__ import annotations
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush
 from PySide6.QtTest import QTest
@@ -18,6 +19,7 @@ from PySide6.QtWidgets import (
 from pytestqt.qtbot import QtBot
 
 from softphone.core.calls import CallDirection, CallState
+from softphone.core.conference import Conference, PartyRole, PartyState
 from softphone.runtime import Runtime
 from softphone.ui.call_actions import actions_for
 from softphone.ui.call_model import Column, state_text
@@ -26,19 +28,43 @@ from tests.ui.fakes import FakeEngine, as_engine, snapshot
 from tests.ui.test_transfer_screen import open_window
 
 
-def test_every_control_of_the_full_desktop_has_an_accessible_name(qtbot: QtBot,
-                                                                  runtime: Runtime):
-    window = open_window(qtbot, runtime, features=UiFeatures(four_way_conference=True))
-    assert window.agent_widget is not None and window.transfer_screen is not None
+def unnamed_visible_controls(window: QWidget) -> tuple[list[QWidget], list[QWidget]]:
+    """(every visible control, those without an accessible name)."""
     kinds = (QAbstractButton, QLineEdit, QComboBox, QAbstractItemView, QPlainTextEdit)
-    controls = [w for kind in kinds for w in window.findChildren(kind)]
-    unnamed = [w for w in controls if isinstance(w, QWidget) and w.isVisibleTo(window)
-               and not w.accessibleName() and w.objectName() != "qt_toolbar_ext_button"
+    controls = [w for kind in kinds for w in window.findChildren(kind)
+                if isinstance(w, QWidget) and w.isVisibleTo(window)]
+    unnamed = [w for w in controls
+               if not w.accessibleName() and w.objectName() != "qt_toolbar_ext_button"
                # a combo box's popup list is named through its combo box
                and type(w).__name__ != "QComboBoxListView"
                # headers are announced as their view's column headers
                and not isinstance(w, QHeaderView)]
+    return controls, unnamed
+
+
+def test_every_control_of_the_full_desktop_has_an_accessible_name(
+        qtbot: QtBot, runtime: Runtime, monkeypatch: pytest.MonkeyPatch):
+    window = open_window(qtbot, runtime, features=UiFeatures(four_way_conference=True))
+    assert window.agent_widget is not None and window.transfer_screen is not None
+    panel = window.transfer_screen.conference_panel
+    assert panel is not None and panel.isHidden()
+    # The conference panel shows only during a conference: show it with one
+    # (held, agent gone: every button in its other text) on the real engine.
+    conf = Conference("conf-1", "xfer-1", held=True, agent_present=False)
+    conf.add("call-a", PartyRole.CUSTOMER, "<b>Jane</b>", PartyState.WAITING)
+    conf.add("call-b", PartyRole.TARGET, "Bob", PartyState.JOINED)
+    conf.add("call-c", PartyRole.FOURTH, "Carol", PartyState.RINGING)
+    conference = runtime.engine.conference
+    monkeypatch.setattr(conference, "current", lambda: conf)
+    conference.changed.emit({**conf.to_json(), "ended": False})
+    assert panel.isVisible() and panel.model.rowCount() == 3
+    controls, unnamed = unnamed_visible_controls(window)
     assert unnamed == [], [f"{type(w).__name__}:{w.objectName()}" for w in unnamed]
+    for control in (panel.view, panel.drop_button, panel.hold_button, panel.leave_button):
+        assert control in controls
+    assert panel.hold_button.accessibleName() == "Resume the conference"
+    assert panel.leave_button.accessibleName() == "Rejoin the conference"
+    assert panel.status_label.accessibleName() == "Conference status"
     assert len(controls) > 25
 
 
