@@ -140,6 +140,7 @@ def _plan_account(account: Account, srtp: str, passwords: PasswordStore) -> Plan
         realm=account.realm or "*", transport=account.transport,
         proxy=str(account.proxy) if account.proxy else "", expires=account.expires,
         srtp=srtp, display_name=account.display_name,
+        publish=account.presence == "publish",
     )
     return PlannedAccount(account.id, spec, password_missing=password is None)
 

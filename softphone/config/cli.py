@@ -61,6 +61,7 @@ def summary(p: Provisioning, source: str) -> str:
     locked = sorted(provisioned_keys(p))
     lines = [f"{source}: valid", "", f"Accounts ({len(p.accounts)}):"]
     lines += [f"  {a.id}: {a.aor} via {a.server or '(AOR host)'} [{a.transport}]"
+              f"{'; presence by PUBLISH' if a.presence == 'publish' else ''}"
               for a in p.accounts] or ["  (none: agents add their own)"]
     lines += ["", "Security:",
               f"  TLS required: {_yes(p.security.tls_required)}; SRTP: {p.security.srtp}",

@@ -58,6 +58,10 @@ class Account(Section):
         description="Send REGISTER (false: outbound calls only).")
     expires: int = Field(default=300, ge=60, le=86400,
         description="Registration lifetime asked for, s.")
+    presence: Literal["peer", "publish"] = Field(default="peer",
+        description="How colleagues see this agent's state: `peer` answers their SUBSCRIBEs "
+                    "directly; `publish` sends PUBLISH to the registrar's presence server "
+                    "(through the proxy, if any) and colleagues subscribe there.")
 
 
 class Security(Section):

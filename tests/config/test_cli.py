@@ -49,3 +49,9 @@ def test_usage_error_is_not_success():
 def test_reference_prints_every_table():
     code, out, _ = run(["reference"])
     assert code == 0 and "`directory.groups[].members`" in out
+
+
+def test_summary_shows_presence_by_publish():
+    code, out, _ = run(["check", str(EXAMPLE)])
+    assert code == 0
+    assert "[tls]; presence by PUBLISH" in out
