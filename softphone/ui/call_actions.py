@@ -21,6 +21,8 @@ class CallActions:
         mute: the call is not ended (muting before the answer is allowed).
         muted: the agent's microphone is cut from this call.
         dtmf: digits go to the call rather than into the number entry.
+        transfer: the call is up and the agent's own (not queued, not being
+            transferred away), so the Session Transfer screen can move it.
     """
 
     answer: bool = False
@@ -31,6 +33,7 @@ class CallActions:
     mute: bool = False
     muted: bool = False
     dtmf: bool = False
+    transfer: bool = False
 
 
 def actions_for(snap: CallSnapshot | None) -> CallActions:
@@ -49,4 +52,5 @@ def actions_for(snap: CallSnapshot | None) -> CallActions:
         mute=True,
         muted=snap.muted,
         dtmf=confirmed,
+        transfer=confirmed and not snap.queued and not snap.handed_off,
     )

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QItemSelection, QModelIndex, Qt, Signal
+from PySide6.QtCore import QItemSelection, QModelIndex, QPoint, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
+    QMenu,
     QTableView,
     QToolButton,
     QVBoxLayout,
@@ -32,33 +33,45 @@ REJECT_KEYS = ("Ctrl+Shift+D",)
 HANGUP_KEYS = ("Ctrl+Shift+H",)
 HOLD_KEYS = ("Ctrl+H",)
 MUTE_KEYS = ("Ctrl+M",)
+TRANSFER_KEYS = ("Ctrl+T",)
+
+
+def _native(keys: tuple[str, ...]) -> str:
+    return QKeySequence(keys[0]).toString(QKeySequence.SequenceFormat.NativeText)
 
 
 class CallPanel(QWidget):
-    """A table of calls (model/view) and Answer/Reject/Hang up/Hold/Mute.
+    """A table of calls (model/view) and Answer/Reject/Hang up/Hold/Mute, plus
+    Transfer where Session Transfer is enabled.
 
     The actions act on the selected call and are enabled only when they make
     sense for its state; they carry the keyboard shortcuts, so the window adds
-    them to itself and to its menu.
+    them to itself and to its menu. They are offered as buttons under the list
+    and as the list's context menu (which first selects the row clicked).
 
     Signals:
         error(str): an engine operation failed; the message is for the agent.
         incoming(str): call id of a new inbound call (already selected).
         selection_changed(): the selected call or its state changed.
+        transfer_requested(str): Transfer was chosen for this call (selected);
+            the window opens the Session Transfer screen for it.
 
     Attributes:
         model: the :class:`CallTableModel`.
         view: its QTableView.
         answer_action / reject_action / hangup_action / hold_action / mute_action:
             the per-call actions (hold and mute are checkable toggles).
+        transfer_action: Transfer for the selected call; None when Session
+            Transfer is switched off.
     """
 
     error = Signal(str)
     incoming = Signal(str)
     selection_changed = Signal()
+    transfer_requested = Signal(str)
 
     def __init__(self, calls: CallManager, parent: QWidget | None = None,
-                 model: CallTableModel | None = None) -> None:
+                 model: CallTableModel | None = None, *, transfer: bool = False) -> None:
         super().__init__(parent)
         self._calls = calls
         self._engine_running = True
@@ -82,21 +95,31 @@ class CallPanel(QWidget):
         self.hangup_action = self._action("&Hang up", HANGUP_KEYS, self._hangup)
         self.hold_action = self._action("H&old", HOLD_KEYS, self._toggle_hold, checkable=True)
         self.mute_action = self._action("&Mute", MUTE_KEYS, self._toggle_mute, checkable=True)
+        self.transfer_action: QAction | None = None
+        if transfer:
+            self.transfer_action = self._action("&Transfer\u2026", TRANSFER_KEYS,
+                                                self._request_transfer)
+            self.transfer_action.setToolTip(
+                f"Transfer this call on the Session Transfer screen ({_native(TRANSFER_KEYS)})")
         self.buttons: dict[str, QToolButton] = {}
         buttons = QHBoxLayout()
         for action in self.call_actions():
             button = QToolButton(self)
             button.setDefaultAction(action)
             button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-            button.setAccessibleName(action.text().replace("&", ""))
+            name = action.text().replace("&", "").rstrip("\u2026")
+            button.setAccessibleName(name)
             buttons.addWidget(button)
-            self.buttons[button.accessibleName()] = button
+            self.buttons[name] = button
         buttons.addStretch(1)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.view, 1)
         layout.addLayout(buttons)
+
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._on_context_menu)
 
         self.model.reset(calls.snapshots())
         calls.call_changed.connect(self._on_call_changed)
@@ -111,15 +134,35 @@ class CallPanel(QWidget):
         action = QAction(text, self)
         action.setShortcuts([QKeySequence(k) for k in keys])
         action.setCheckable(checkable)
-        shortcut = QKeySequence(keys[0]).toString(QKeySequence.SequenceFormat.NativeText)
-        action.setToolTip(f"{text.replace('&', '')} ({shortcut})")
+        action.setToolTip(f"{text.replace('&', '')} ({_native(keys)})")
         # triggered, not toggled: refresh_actions sets the check state silently.
         action.triggered.connect(lambda _checked=False: slot())
         return action
 
     def call_actions(self) -> list[QAction]:
-        return [self.answer_action, self.reject_action, self.hangup_action,
-                self.hold_action, self.mute_action]
+        actions = [self.answer_action, self.reject_action, self.hangup_action,
+                   self.hold_action, self.mute_action]
+        return actions + ([self.transfer_action] if self.transfer_action is not None else [])
+
+    # -- context menu ---------------------------------------------------------------
+
+    def context_menu(self, row: int) -> QMenu | None:
+        """The per-call menu for ``row`` (selected first), or None for no call there."""
+        call_id = self.model.call_id_at(row)
+        if call_id is None:
+            return None
+        self.select_call(call_id)
+        menu = QMenu(self)
+        menu.setAccessibleName("Call actions")
+        for action in self.call_actions():
+            menu.addAction(action)
+        return menu
+
+    def _on_context_menu(self, pos: QPoint) -> None:
+        menu = self.context_menu(self.view.indexAt(pos).row())
+        if menu is not None:
+            menu.exec(self.view.viewport().mapToGlobal(pos))
+            menu.deleteLater()
 
     # -- selection ------------------------------------------------------------------
 
@@ -169,6 +212,8 @@ class CallPanel(QWidget):
         self.hold_action.setText("Res&ume" if state.held else "H&old")
         self.mute_action.setEnabled(state.mute)
         self.mute_action.setChecked(state.muted)
+        if self.transfer_action is not None:
+            self.transfer_action.setEnabled(state.transfer)
         self.selection_changed.emit()
 
     # -- engine signals -------------------------------------------------------------
@@ -219,6 +264,11 @@ class CallPanel(QWidget):
         snap = self.selected_snapshot()
         muted = snap is not None and snap.muted
         self.run(lambda call_id: self._calls.set_mute(call_id, not muted))
+
+    def _request_transfer(self) -> None:
+        call_id = self.selected_call_id()
+        if call_id is not None and actions_for(self.selected_snapshot()).transfer:
+            self.transfer_requested.emit(call_id)
 
     def send_dtmf(self, digit: str) -> bool:
         """Send ``digit`` to the selected call if it is up; False if there is none."""

@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 
 ERROR_TIMEOUT_MS = 15000
 INFO_TIMEOUT_MS = 5000
-TRANSFER_KEYS = ("Ctrl+T",)
 UiState = dict[str, Any]
 
 
@@ -85,7 +84,9 @@ class MainWindow(QMainWindow):
         history_model / history_view: past calls (SQLite).
         transfer_screen: the Session Transfer screen, None when switched off.
         tray: the tray icon, or None.
-        transfer_action: Call > Transfer (focuses the transfer screen).
+        transfer_action: Transfer for the selected call (Ctrl+T, in the call
+            panel, its context menu and the Call menu): opens the Session
+            Transfer screen for it; None when Session Transfer is switched off.
         quit_action / settings_action: File menu entries.
         ui_state: remembered panel state (saved through ``save_ui_state``).
     """
@@ -111,7 +112,8 @@ class MainWindow(QMainWindow):
         self.accounts_panel = AccountsPanel(engine.accounts, engine.audio_mode, self)
         self.dialer = Dialer(self)
         self.dialpad = Dialpad(self)
-        self.call_panel = CallPanel(engine.calls, self)
+        transfers_on = features.session_transfer and hasattr(engine, "transfers")
+        self.call_panel = CallPanel(engine.calls, self, transfer=transfers_on)
         self.pop_panel = ScreenPopPanel(engine.calls, crm_template=crm_template,
                                         auto_open=bool(self.ui_state.get("crm_auto_open")),
                                         parent=self)
@@ -122,7 +124,7 @@ class MainWindow(QMainWindow):
         completer.setFilterMode(Qt.MatchFlag.MatchContains)
         self.dialer.entry.setCompleter(completer)
         self.transfer_screen: TransferScreen | None = None
-        if features.session_transfer and hasattr(engine, "transfers"):
+        if transfers_on:
             self.transfer_screen = TransferScreen(
                 engine, selected_call=self.call_panel.selected_call_id, dial_plan=dial_plan,
                 four_way=features.four_way_conference,
@@ -143,6 +145,7 @@ class MainWindow(QMainWindow):
         self.call_panel.error.connect(self.show_error)
         self.call_panel.incoming.connect(self._on_incoming)
         self.call_panel.selection_changed.connect(self._on_selection)
+        self.call_panel.transfer_requested.connect(self.transfer_call)
         self.pop_panel.error.connect(self.show_error)
         self.pop_panel.auto_open_changed.connect(
             lambda on: self.update_ui_state(crm_auto_open=bool(on)))
@@ -225,15 +228,11 @@ class MainWindow(QMainWindow):
         focus_entry.triggered.connect(self._focus_entry)
         call_menu.addAction(focus_entry)
         call_menu.addSeparator()
-        self.transfer_action = QAction("&Transfer\u2026", self)
-        self.transfer_action.setShortcuts([QKeySequence(k) for k in TRANSFER_KEYS])
-        self.transfer_action.setToolTip("Go to the Session Transfer screen (Ctrl+T)")
-        self.transfer_action.triggered.connect(self.focus_transfer)
-        self.transfer_action.setEnabled(self.transfer_screen is not None)
         panel = self.call_panel
+        self.transfer_action = panel.transfer_action
         global_actions = (panel.answer_action, panel.hangup_action, panel.hold_action,
                           self.transfer_action)
-        for action in [*panel.call_actions(), self.transfer_action]:
+        for action in panel.call_actions():
             # Window-wide shortcuts; answer, hang up, hold and transfer work in
             # every window of the app (dialogs included).
             if action in global_actions:
@@ -261,6 +260,18 @@ class MainWindow(QMainWindow):
     def show_error(self, message: str) -> None:
         # QStatusBar draws its message as plain text.
         self.statusBar().showMessage(one_line(message, 300), ERROR_TIMEOUT_MS)
+
+    def transfer_call(self, call_id: str) -> bool:
+        """Select ``call_id`` and open the Session Transfer screen for it."""
+        if self.transfer_screen is None or self.call_panel.model.row_of(call_id) < 0:
+            return False
+        self.call_panel.select_call(call_id)
+        self.focus_transfer()
+        snap = self.call_panel.model.snapshot(call_id)
+        if snap is not None:
+            self.statusBar().showMessage(
+                f"Transfer {remote_party(snap)}: choose or enter a target", INFO_TIMEOUT_MS)
+        return True
 
     def focus_transfer(self) -> None:
         if self.transfer_screen is not None:
@@ -330,7 +341,6 @@ class MainWindow(QMainWindow):
                        self.agent_widget):
             if widget is not None:
                 widget.setEnabled(False)
-        self.transfer_action.setEnabled(False)
         self.statusBar().showMessage("SIP engine stopped")
 
     def closeEvent(self, event: QCloseEvent) -> None:

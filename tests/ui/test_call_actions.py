@@ -33,3 +33,12 @@ def test_confirmed_call_hold_and_mute_toggles():
     assert actions_for(snapshot(hold=HoldState.BOTH)).held
     assert not actions_for(snapshot(hold=HoldState.REMOTE)).held
     assert actions_for(snapshot(muted=True)).muted
+
+
+def test_transfer_only_for_an_up_call_that_is_the_agents_own():
+    assert actions_for(snapshot(state=CallState.CONFIRMED)).transfer
+    assert actions_for(snapshot(state=CallState.CONFIRMED, hold=HoldState.LOCAL)).transfer
+    for state in (CallState.CALLING, CallState.EARLY, CallState.INCOMING, CallState.CONNECTING):
+        assert not actions_for(snapshot(state=state)).transfer, state
+    assert not actions_for(snapshot(state=CallState.CONFIRMED, queued=True)).transfer
+    assert not actions_for(snapshot(state=CallState.CONFIRMED, handed_off=True)).transfer

@@ -4,15 +4,17 @@ application-wide shortcuts, and a queued transfer shown apart from live calls.""
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QBrush
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractItemView,
+    QApplication,
     QComboBox,
     QHeaderView,
     QLineEdit,
+    QMenu,
     QPlainTextEdit,
     QWidget,
 )
@@ -25,6 +27,7 @@ from softphone.ui.call_actions import actions_for
 from softphone.ui.call_model import Column, state_text
 from softphone.ui.main_window import MainWindow, UiFeatures
 from tests.ui.fakes import FakeEngine, as_engine, snapshot
+from tests.ui.test_gui_sip import WAIT_MS
 from tests.ui.test_transfer_screen import open_window
 
 
@@ -68,15 +71,34 @@ def test_every_control_of_the_full_desktop_has_an_accessible_name(
     assert len(controls) > 25
 
 
+def call_myself(qtbot: QtBot, runtime: Runtime) -> tuple[str, str]:
+    """Two live calls on the real engine: it calls its own local URI and
+    answers; (outbound call id, inbound call id), both confirmed."""
+    calls = runtime.engine.calls
+    outbound = calls.make_call(runtime.engine.local_uri)
+    qtbot.waitUntil(lambda: any(s.direction == CallDirection.INBOUND
+                                for s in calls.snapshots()), timeout=WAIT_MS)
+    inbound = next(s.call_id for s in calls.snapshots() if s.direction == CallDirection.INBOUND)
+    calls.answer(inbound)
+    qtbot.waitUntil(lambda: [s.state for s in calls.snapshots()] == [CallState.CONFIRMED] * 2,
+                    timeout=WAIT_MS)
+    return outbound, inbound
+
+
 def test_answer_hangup_hold_transfer_are_application_wide_shortcuts(qtbot: QtBot,
                                                                     runtime: Runtime):
     window = open_window(qtbot, runtime)
     panel = window.call_panel
+    transfer_action = window.transfer_action
+    assert transfer_action is not None and transfer_action is panel.transfer_action
     app_wide = Qt.ShortcutContext.ApplicationShortcut
     for action in (panel.answer_action, panel.hangup_action, panel.hold_action,
-                   window.transfer_action):
+                   transfer_action):
         assert action.shortcutContext() == app_wide, action.text()
-    assert window.transfer_action.isEnabled()
+    assert not transfer_action.isEnabled()  # no call to transfer yet
+    _, inbound = call_myself(qtbot, runtime)
+    panel.select_call(inbound)
+    assert transfer_action.isEnabled()
     with qtbot.waitActive(window):
         window.activateWindow()
     window.dialer.entry.setFocus()
@@ -84,6 +106,51 @@ def test_answer_hangup_hold_transfer_are_application_wide_shortcuts(qtbot: QtBot
     screen = window.transfer_screen
     assert screen is not None
     qtbot.waitUntil(screen.manual_entry.hasFocus)
+    assert screen.customer_call_id() == inbound
+
+
+def test_per_call_transfer_in_the_call_list_opens_the_transfer_screen_for_that_call(
+        qtbot: QtBot, runtime: Runtime):
+    window = open_window(qtbot, runtime)
+    panel, screen = window.call_panel, window.transfer_screen
+    assert screen is not None and panel.transfer_action is not None
+    outbound, inbound = call_myself(qtbot, runtime)
+    panel.select_call(inbound)
+
+    # Right-click the other call's row: it is selected and its menu offers Transfer.
+    seen: list[str] = []
+
+    def choose_transfer() -> None:
+        menu = QApplication.activePopupWidget()
+        assert isinstance(menu, QMenu)
+        seen.extend(a.text() for a in menu.actions())
+        transfer = next(a for a in menu.actions() if a.text() == "&Transfer\u2026")
+        menu.close()
+        transfer.trigger()
+
+    QTimer.singleShot(0, choose_transfer)
+    row = panel.model.row_of(outbound)
+    pos = panel.view.visualRect(panel.model.index(row, Column.REMOTE)).center()
+    panel.view.customContextMenuRequested.emit(pos)
+    assert seen == ["&Answer", "&Reject", "&Hang up", "H&old", "&Mute", "&Transfer\u2026"]
+    assert panel.selected_call_id() == outbound
+    qtbot.waitUntil(screen.manual_entry.hasFocus)
+    assert screen.customer_call_id() == outbound
+    assert window.statusBar().currentMessage().startswith("Transfer sip:")
+    # A target makes Supervised possible for that call.
+    assert screen.select_target("agent:bob")
+    assert screen.supervised_button.isEnabled()
+
+    # The Transfer button under the list acts on the selected call.
+    panel.select_call(inbound)
+    window.dialer.entry.setFocus()
+    requested: list[str] = []
+    panel.transfer_requested.connect(requested.append)
+    QTest.mouseClick(panel.buttons["Transfer"], Qt.MouseButton.LeftButton)
+    assert requested == [inbound]
+    assert screen.customer_call_id() == inbound
+    # No menu on empty space below the rows.
+    assert panel.context_menu(panel.model.rowCount()) is None
 
 
 def test_queued_transfer_is_shown_apart_and_cannot_be_answered(qtbot: QtBot,

@@ -12,6 +12,7 @@ from softphone.core.calls import CallState
 from softphone.core.registration import RegistrationState
 from softphone.sip.accounts import AccountInfo
 from softphone.ui.call_model import Column
+from softphone.ui.call_panel import CallPanel
 from softphone.ui.main_window import MainWindow
 from tests.ui.fakes import LOCAL_URI, FakeEngine, as_engine, snapshot
 
@@ -185,3 +186,33 @@ def test_engine_stopped_disables_controls(window: MainWindow, fake_engine: FakeE
     assert not window.dialer.isEnabled() and not window.dialpad.isEnabled()
     fake_engine.calls.push(snapshot("call-6", CallState.CONFIRMED))
     assert not window.call_panel.hangup_action.isEnabled()
+
+
+def test_per_call_transfer_action_follows_the_selected_call(qtbot: QtBot,
+                                                            fake_engine: FakeEngine):
+    panel = CallPanel(as_engine(fake_engine).calls, transfer=True)
+    qtbot.addWidget(panel)
+    action = panel.transfer_action
+    assert action is not None and action in panel.call_actions()
+    assert not action.isEnabled()
+    ringing = fake_engine.calls.ring("sip:carol@example.com")
+    assert panel.selected_call_id() == ringing and not action.isEnabled()
+    requested: list[str] = []
+    panel.transfer_requested.connect(requested.append)
+    action.trigger()  # disabled: nothing
+    fake_engine.calls.answer(ringing)
+    assert action.isEnabled()
+    action.trigger()
+    assert requested == [ringing]
+    fake_engine.calls.push(snapshot("call-q", CallState.INCOMING, queued=True))
+    panel.select_call("call-q")
+    assert not action.isEnabled()
+    menu = panel.context_menu(panel.model.row_of(ringing))
+    assert menu is not None and panel.selected_call_id() == ringing
+    assert action in menu.actions() and action.isEnabled()
+
+
+def test_no_transfer_action_without_session_transfer(window: MainWindow):
+    # The fake engine has no transfer manager: Session Transfer is off.
+    assert window.transfer_screen is None and window.transfer_action is None
+    assert "Transfer" not in window.call_panel.buttons

@@ -146,7 +146,10 @@ def test_session_transfer_switched_off_hides_the_screen(qtbot: QtBot, runtime: R
     assert window.transfer_screen is None
     assert not [w for w in window.findChildren(QWidget)
                 if w.accessibleName() == "Session Transfer"]
-    assert not window.transfer_action.isEnabled()
+    # No per-call Transfer either: not in the call panel, its context menu or the Call menu.
+    assert window.transfer_action is None and window.call_panel.transfer_action is None
+    assert "Transfer" not in window.call_panel.buttons
+    assert not [a for a in window.actions() if "Transfer" in a.text()]
     # And from the engine's own switch, when no features are passed in.
     runtime.engine.transfers.policy.enabled = False
     assert open_window(qtbot, runtime).transfer_screen is None
