@@ -18,6 +18,7 @@ from typing import Any
 
 from softphone.core.calls import split_name_addr
 from softphone.core.errors import InvalidParamsError
+from softphone.core.sip_headers import MAX_SIP_MESSAGE
 
 log = logging.getLogger("softphone.core.screen_pop")
 
@@ -30,7 +31,15 @@ TRANSFER_HEADER = "X-Softphone-Transfer"
 MAX_FIELDS = 32
 MAX_KEY = 32
 MAX_VALUE = 512
-MAX_PAYLOAD = 2048  # bytes of the url-encoded form, before hex
+# Sizes follow from the largest SIP message PJSIP handles (MAX_SIP_MESSAGE):
+# the rest of an INVITE (Via, From/To, Contact, Route, credentials, what
+# proxies add on the way, SDP with SRTP keys) is kept under INVITE_RESERVE,
+# and the screen pop's headers get the remainder. The User-to-User copy is
+# always complete; X-Pop- copies are added while they fit.
+INVITE_RESERVE = 2400
+POP_HEADER_BUDGET = MAX_SIP_MESSAGE - INVITE_RESERVE
+_UUI_OVERHEAD = len(f"{UUI_HEADER}: ;encoding=hex\r\n")
+MAX_PAYLOAD = (POP_HEADER_BUDGET - _UUI_OVERHEAD) // 2  # bytes of the url-encoded form
 _KEY_RE = re.compile(r"^[a-z0-9_]{1,32}$")
 # C0/C1 controls except tab and newline (notes may have lines) are removed.
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -102,18 +111,24 @@ def check_size(fields: Mapping[str, str]) -> None:
 
 
 def sanitise_fields(data: Mapping[str, str]) -> dict[str, str]:
-    """Lenient cleaning for data from the network: drop what is invalid, never raise."""
+    """Lenient cleaning for data from the network: drop what is invalid, never raise.
+
+    What is kept passes :func:`check_size`, so it can be sent on (a transfer).
+    """
     out: dict[str, str] = {}
-    size = 0
     for key, value in data.items():
         key = key.lower()
         if not _KEY_RE.match(key) or not isinstance(value, str):
             log.warning("dropping screen pop field with an invalid key %r", key[:40])
             continue
-        value = _CONTROL_RE.sub("", value)[:MAX_VALUE]
-        size += len(key) + len(value) + 2
-        if len(out) >= MAX_FIELDS or size > MAX_PAYLOAD:
-            log.warning("screen pop data from the network is too large; truncated")
+        value = _CONTROL_RE.sub("", value)
+        if len(value) > MAX_VALUE:
+            log.warning("screen pop field %s from the network is over %d characters; shortened",
+                        key, MAX_VALUE)
+            value = value[:MAX_VALUE]
+        if len(out) >= MAX_FIELDS or len(_urlencode({**out, key: value})) > MAX_PAYLOAD:
+            log.warning("screen pop data from the network is too large; fields from %s on "
+                        "dropped", key)
             break
         out[key] = value
     return out
@@ -123,7 +138,8 @@ def sanitise_fields(data: Mapping[str, str]) -> dict[str, str]:
 
 
 def _urlencode(fields: Mapping[str, str]) -> str:
-    return urllib.parse.urlencode(list(fields.items()), quote_via=urllib.parse.quote)
+    # quote_plus: a space is one byte ("+"), not three; parse_qsl reads both.
+    return urllib.parse.urlencode(list(fields.items()), quote_via=urllib.parse.quote_plus)
 
 
 def encode_uui(fields: Mapping[str, str]) -> str:
@@ -154,16 +170,34 @@ def decode_uui(value: str) -> dict[str, str]:
 
 def outgoing_headers(pop: ScreenPop, prefix: str = DEFAULT_HEADER_PREFIX,
                      x_headers: bool = True) -> dict[str, str]:
-    """Headers that carry ``pop`` on an INVITE."""
+    """Headers that carry ``pop`` on an INVITE, together at most
+    :data:`POP_HEADER_BUDGET` bytes.
+
+    ``User-to-User`` carries everything; each field also gets an ``X-Pop-``
+    copy, in display order, as long as the copies fit in the budget.
+    """
     if not pop.fields:
         return {}
     headers = {UUI_HEADER: encode_uui(pop.to_json())}
+    size = _header_bytes(UUI_HEADER, headers[UUI_HEADER])
     if x_headers:
         for key, value in pop.to_json().items():
             # Header values are single lines: notes lose their line breaks here
             # (the User-to-User copy keeps them).
-            headers[f"{prefix}{key}"] = " ".join(value.split())[:MAX_VALUE]
+            name, flat = f"{prefix}{key}", _flatten(value)
+            if size + _header_bytes(name, flat) > POP_HEADER_BUDGET:
+                continue
+            headers[name] = flat
+            size += _header_bytes(name, flat)
     return headers
+
+
+def _flatten(value: str) -> str:
+    return " ".join(value.split())[:MAX_VALUE]
+
+
+def _header_bytes(name: str, value: str) -> int:
+    return len(f"{name}: {value}\r\n".encode())
 
 
 def refer_to_uri(target: str, pop: ScreenPop, transfer_kind: str = "blind") -> str:
@@ -199,7 +233,12 @@ def pop_from_headers(headers: Mapping[str, str], prefix: str = DEFAULT_HEADER_PR
     low_prefix = prefix.lower()
     for name, value in lowered.items():
         if name.startswith(low_prefix) and len(name) > len(low_prefix):
-            data[name[len(low_prefix):]] = value
+            key = name[len(low_prefix):]
+            # Our own single-line copy of a User-to-User field: keep the
+            # original (with its line breaks).
+            if key in data and _flatten(data[key]) == value:
+                continue
+            data[key] = value
     fields = sanitise_fields(data)
     if "number" not in fields or "name" not in fields:
         name, uri = split_name_addr(headers.get("From", ""))

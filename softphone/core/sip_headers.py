@@ -6,12 +6,24 @@ Nothing here decodes or interprets values beyond splitting name from value.
 
 from __future__ import annotations
 
+import logging
 import re
 
 from softphone.core.errors import InvalidParamsError
 
+log = logging.getLogger("softphone.core.sip_headers")
+
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]{1,64}$")
+# The largest SIP message PJSIP sends or receives (PJSIP_MAX_PKT_LEN of the
+# pjsua2 wheel: a larger request fails with PJSIP_EMSGTOOLONG, a larger one
+# received is dropped). Every size limit on headers we send derives from it.
+MAX_SIP_MESSAGE = 4000
+# Extra headers an API client may put on a request, each.
 MAX_HEADER_VALUE = 1024
+# Header values read from a received message: anything PJSIP can hand us.
+# A longer value is dropped whole (and logged), never cut: a cut User-to-User
+# decodes into different data.
+MAX_RECEIVED_HEADER_VALUE = MAX_SIP_MESSAGE
 MAX_EXTRA_HEADERS = 32
 MAX_KEPT_HEADERS = 64
 
@@ -57,12 +69,15 @@ def validate_extra_headers(headers: object) -> dict[str, str]:
     return out
 
 
-def parse_message_headers(message: str) -> dict[str, str]:
+def parse_message_headers(message: str, dropped: list[str] | None = None) -> dict[str, str]:
     """Headers of a SIP message text as {canonical name: value}.
 
     Folded lines are joined; repeated headers are joined with ", "; compact
     names are expanded. Only the first :data:`MAX_KEPT_HEADERS` distinct names
-    are kept, values are cut at :data:`MAX_HEADER_VALUE` characters.
+    are kept. A value longer than :data:`MAX_RECEIVED_HEADER_VALUE` characters
+    is left out whole, as is a repetition that would make the joined value
+    longer: values are never cut. Names left out are logged and appended to
+    ``dropped`` when given.
     """
     head = message.split("\r\n\r\n", 1)[0].split("\n\n", 1)[0]
     lines = head.replace("\r\n", "\n").split("\n")[1:]  # skip the request line
@@ -73,6 +88,7 @@ def parse_message_headers(message: str) -> dict[str, str]:
         elif line:
             unfolded.append(line)
     out: dict[str, str] = {}
+    left_out: list[str] = []
     for line in unfolded:
         name, sep, value = line.partition(":")
         if not sep:
@@ -84,9 +100,19 @@ def parse_message_headers(message: str) -> dict[str, str]:
         canonical = canonical or "-".join(p[:1].upper() + p[1:].lower() for p in name.split("-"))
         if canonical == "Call-Id":
             canonical = "Call-ID"
-        value = value.strip()[:MAX_HEADER_VALUE]
+        value = value.strip()
         if canonical in out:
-            out[canonical] = (out[canonical] + ", " + value)[:MAX_HEADER_VALUE]
-        elif len(out) < MAX_KEPT_HEADERS:
+            joined = out[canonical] + ", " + value
+            if len(joined) <= MAX_RECEIVED_HEADER_VALUE:
+                out[canonical] = joined
+                continue
+        elif len(out) < MAX_KEPT_HEADERS and len(value) <= MAX_RECEIVED_HEADER_VALUE:
             out[canonical] = value
+            continue
+        left_out.append(canonical)
+    if left_out:
+        log.warning("headers left out of a received message (too long or too many): %s",
+                    ", ".join(left_out[:8]) + (" ..." if len(left_out) > 8 else ""))
+        if dropped is not None:
+            dropped.extend(left_out)
     return out

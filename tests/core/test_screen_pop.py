@@ -6,15 +6,21 @@ import pytest
 
 from softphone.core.errors import InvalidParamsError
 from softphone.core.screen_pop import (
+    INVITE_RESERVE,
+    MAX_VALUE,
+    POP_HEADER_BUDGET,
     ScreenPop,
+    check_size,
     decode_uui,
     encode_uui,
     outgoing_headers,
     pop_from_headers,
     refer_to_uri,
+    sanitise_fields,
     transfer_kind,
     validate_fields,
 )
+from softphone.core.sip_headers import MAX_SIP_MESSAGE
 
 
 def test_uui_round_trip_with_unicode_markup_and_newlines():
@@ -87,3 +93,61 @@ def test_transfer_kind():
     assert transfer_kind({"Referred-By": "<sip:a@b>"}) == "blind"
     assert transfer_kind({"b": "<sip:a@b>"}) == "blind"
     assert transfer_kind({"From": "x"}) is None
+
+
+def _largest_pop(note_unit: str) -> dict[str, str]:
+    """Standard fields plus the longest note of ``note_unit`` repeats that check_size allows."""
+    fields = {"number": "+4930123456", "name": "Jörg Müller", "case_id": "C-2026-0042",
+              "queue": "billing", "notes": (note_unit * MAX_VALUE)[:MAX_VALUE]}
+    while True:
+        try:
+            check_size(fields)
+            return fields
+        except InvalidParamsError:
+            fields["notes"] = fields["notes"][:-1]
+
+
+@pytest.mark.parametrize("unit", ["Rückruf erbeten.\n", "x", "ä", "😀 "])
+def test_every_allowed_pop_fits_its_header_budget_and_round_trips(unit):
+    fields = _largest_pop(unit)
+    headers = outgoing_headers(ScreenPop(fields))
+    size = sum(len(f"{k}: {v}\r\n".encode()) for k, v in headers.items())
+    assert size <= POP_HEADER_BUDGET
+    assert POP_HEADER_BUDGET + INVITE_RESERVE <= MAX_SIP_MESSAGE
+    # User-to-User is always whole; the receiver gets exactly what was sent.
+    assert decode_uui(headers["User-to-User"]) == fields
+    assert pop_from_headers(headers).fields == fields
+
+
+def test_x_pop_copies_are_added_while_they_fit():
+    small = outgoing_headers(ScreenPop({"case_id": "9", "notes": "short"}))
+    assert small["X-Pop-case_id"] == "9" and small["X-Pop-notes"] == "short"
+    big = outgoing_headers(ScreenPop(_largest_pop("x")))
+    assert big["X-Pop-number"] == "+4930123456"
+    assert "X-Pop-notes" not in big  # no room left: User-to-User has it
+
+
+def test_our_own_single_line_copy_does_not_flatten_the_notes():
+    pop = ScreenPop({"notes": "line 1\nline 2", "case_id": "7"})
+    headers = outgoing_headers(pop)
+    assert headers["X-Pop-notes"] == "line 1 line 2"
+    assert pop_from_headers(headers).fields["notes"] == "line 1\nline 2"
+    # A different X- value (set by a PBX on the way) still wins.
+    headers["X-Pop-case_id"] = "8"
+    assert pop_from_headers(headers).fields["case_id"] == "8"
+
+
+def test_network_data_is_kept_within_what_can_be_sent_on():
+    data = {f"f{i}": "ü" * 100 for i in range(20)}
+    fields = sanitise_fields(data)
+    check_size(fields)  # a transfer can carry it on
+    assert 0 < len(fields) < 20
+    assert all(fields[k] == data[k] for k in fields)  # whole fields, never a cut one
+
+
+def test_spaces_cost_one_byte_in_the_payload():
+    value = encode_uui({"notes": "a b+c"})
+    assert bytes.fromhex(value.split(";")[0]) == b"notes=a+b%2Bc"
+    assert decode_uui(value) == {"notes": "a b+c"}
+    # Payloads with %20 (earlier versions, other senders) still decode.
+    assert decode_uui(b"notes=a%20b".hex()) == {"notes": "a b"}

@@ -2,8 +2,15 @@ from __future__ import annotations
 
 import pytest
 
+from softphone.core import screen_pop
 from softphone.core.errors import InvalidParamsError
-from softphone.core.sip_headers import parse_message_headers, validate_extra_headers
+from softphone.core.sip_headers import (
+    MAX_KEPT_HEADERS,
+    MAX_RECEIVED_HEADER_VALUE,
+    MAX_SIP_MESSAGE,
+    parse_message_headers,
+    validate_extra_headers,
+)
 
 INVITE = (
     "INVITE sip:bob@127.0.0.1 SIP/2.0\r\n"
@@ -28,11 +35,49 @@ def test_parse_expands_compact_unfolds_and_joins():
     assert "X-Not-A-Header" not in headers
 
 
-def test_parse_limits_size():
-    message = "INVITE x SIP/2.0\r\n" + "".join(f"X-H{i}: {'v' * 5000}\r\n" for i in range(200))
-    headers = parse_message_headers(message)
-    assert len(headers) == 64
-    assert all(len(v) <= 1024 for v in headers.values())
+def test_parse_keeps_the_first_names_and_reports_the_rest():
+    message = "INVITE x SIP/2.0\r\n" + "".join(f"X-H{i}: v{i}\r\n" for i in range(70))
+    dropped: list[str] = []
+    headers = parse_message_headers(message, dropped)
+    assert len(headers) == MAX_KEPT_HEADERS
+    assert headers["X-H63"] == "v63"
+    assert dropped == [f"X-H{i}" for i in range(64, 70)]
+
+
+def test_parse_leaves_out_overlong_values_whole_and_never_cuts_them():
+    fits = "a" * MAX_RECEIVED_HEADER_VALUE
+    message = ("INVITE x SIP/2.0\r\n"
+               f"X-Fits: {fits}\r\n"
+               f"X-Long: {fits}b\r\n"
+               f"X-Rep: {'c' * (MAX_RECEIVED_HEADER_VALUE - 3)}\r\n"
+               "X-Rep: dd\r\n"
+               "X-Short: ok\r\n\r\n")
+    dropped: list[str] = []
+    headers = parse_message_headers(message, dropped)
+    assert headers["X-Fits"] == fits
+    assert "X-Long" not in headers
+    # The repetition would push the joined value over the limit: left out, not cut.
+    assert headers["X-Rep"] == "c" * (MAX_RECEIVED_HEADER_VALUE - 3)
+    assert headers["X-Short"] == "ok"
+    assert dropped == ["X-Long", "X-Rep"]
+
+
+def test_the_largest_screen_pop_survives_parsing_intact():
+    """A maximal pop's User-to-User (4 KB-class hex) is read back whole."""
+    fields = {"number": "+4930123", "notes": "Rückruf\nbitte " * 200}
+    while len(screen_pop._urlencode(fields)) > screen_pop.MAX_PAYLOAD:
+        fields["notes"] = fields["notes"][:-1]
+    screen_pop.check_size(fields)
+    uui = screen_pop.encode_uui(fields)
+    assert len(uui) > 1024  # the old cut
+    headers = parse_message_headers(f"INVITE x SIP/2.0\r\nUser-to-User: {uui}\r\n\r\n")
+    assert headers["User-To-User"] == uui  # names are canonicalised
+    assert screen_pop.pop_from_headers(headers).fields == fields
+
+
+def test_received_limit_covers_every_message_pjsip_accepts():
+    assert MAX_RECEIVED_HEADER_VALUE >= MAX_SIP_MESSAGE
+    assert 2 * screen_pop.MAX_PAYLOAD < MAX_RECEIVED_HEADER_VALUE
 
 
 def test_validate_accepts_custom_headers():
