@@ -1,13 +1,19 @@
-"""Call history: kept in SQLite, shown as a table, offered as number completion."""
+"""Call history: kept in SQLite, shown as a table, offered as number completion.
+
+The file lives in the user's data directory (``platformdirs.user_data_dir``);
+an isolated instance (an explicit ``--profile DIR``) keeps its own in DIR.
+"""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import platformdirs
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
@@ -18,12 +24,15 @@ from PySide6.QtCore import (
     Signal,
 )
 
+from softphone import APP_NAME
 from softphone.core.calls import CallDirection, CallSnapshot, CallState, split_name_addr
 from softphone.ui.call_model import format_duration
 from softphone.ui.text import one_line, party_text, plain_tooltip
 
 if TYPE_CHECKING:
     from softphone.sip.calls import CallManager
+
+log = logging.getLogger("softphone.ui.history")
 
 Index = QModelIndex | QPersistentModelIndex
 HISTORY_FILE = "history.sqlite3"
@@ -52,6 +61,58 @@ class HistoryEntry:
     uri: str
     duration: float | None
     result: str
+
+
+def history_location(profile: Path, *, default_profile: Path | None = None,
+                     data_dir: Path | None = None) -> Path:
+    """Where the call history of ``profile`` is kept.
+
+    The user's own profile (``default_profile``, the platformdirs state dir the
+    app runs in without ``--profile``) keeps it in ``data_dir`` (default: the
+    platformdirs data dir); any other profile is an isolated instance and keeps
+    it inside itself. A history left in the profile by an earlier version is
+    copied to the data dir the first time (the old file stays untouched); if
+    that copy fails, the old file goes on being used.
+    """
+    legacy = profile / HISTORY_FILE
+    if default_profile is None:
+        default_profile = Path(platformdirs.user_state_dir(APP_NAME, appauthor=False))
+    if profile.resolve() != default_profile.resolve():
+        return legacy
+    if data_dir is None:
+        data_dir = Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+    path = data_dir / HISTORY_FILE
+    if path.resolve() == legacy.resolve() or path.exists() or not legacy.is_file():
+        return path
+    try:
+        copy_history(legacy, path)
+    except (OSError, sqlite3.Error) as exc:
+        log.warning("could not copy the call history from %s to %s: %s", legacy, path, exc)
+        return legacy
+    log.info("call history copied from %s to %s", legacy, path)
+    return path
+
+
+def copy_history(source: Path, target: Path) -> None:
+    """Copy a history database with SQLite's backup API (consistent even mid-write)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    partial.unlink(missing_ok=True)
+    try:
+        src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            dst = sqlite3.connect(str(partial))
+            try:
+                src.backup(dst)
+            finally:
+                dst.close()
+        finally:
+            src.close()
+        # The finished copy appears at once: a crash never leaves half a history.
+        partial.replace(target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def result_of(snap: CallSnapshot) -> str:

@@ -3,6 +3,7 @@ notes, the CRM link, SQLite persistence, completion and notifications."""
 
 from __future__ import annotations
 
+import sys
 import urllib.parse
 from dataclasses import replace
 from pathlib import Path
@@ -14,7 +15,13 @@ from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
 
 from softphone.core.calls import CallDirection, CallState
-from softphone.ui.history import CallHistory, HistoryModel
+from softphone.ui.history import (
+    HISTORY_FILE,
+    CallHistory,
+    HistoryEntry,
+    HistoryModel,
+    history_location,
+)
 from softphone.ui.main_window import MainWindow
 from softphone.ui.screen_pop_panel import ScreenPopPanel
 from softphone.ui.tray import Tray
@@ -178,3 +185,60 @@ def test_tray_tooltip_and_agent_state_show_a_free_text_reason_literally(
     assert "<b>" not in tip and "<img" not in tip
     agent.set_state("available")
     assert tray.icon.toolTip() == "<qt>softphone: Available</qt>"
+
+
+def old_history(profile: Path, uri: str) -> None:
+    store = CallHistory(profile / HISTORY_FILE)
+    store.add(HistoryEntry(1.0e9, "outbound", "Old", uri, 12.0, "answered"))
+    store.close()
+
+
+def test_history_lives_in_the_data_dir_and_an_old_profile_history_is_carried_over(
+        qtbot: QtBot, tmp_path: Path, fake_engine: FakeEngine):
+    profile, data = tmp_path / "state" / "softphone", tmp_path / "data" / "softphone"
+    profile.mkdir(parents=True)
+    old_history(profile, "sip:old@example.com")
+    path = history_location(profile, default_profile=profile, data_dir=data)
+    assert path == data / HISTORY_FILE and path.exists()
+    window = MainWindow(as_engine(fake_engine), history_path=path, tray=False)
+    qtbot.addWidget(window)
+    assert window.history_model.entry(0) is not None
+    assert window.history_model.entry(0).uri == "sip:old@example.com"  # type: ignore[union-attr]
+    fake_engine.calls.push(snapshot("call-1", CallState.CALLING, remote_uri="sip:new@example.com"))
+    fake_engine.calls.hangup("call-1")
+    window.history_model.history.close()
+    # The old file is left as it was; the copy is not redone over newer history.
+    assert [e.uri for e in CallHistory(profile / HISTORY_FILE).recent()] == [
+        "sip:old@example.com"]
+    again = history_location(profile, default_profile=profile, data_dir=data)
+    assert [e.uri for e in CallHistory(again).recent()] == ["sip:new@example.com",
+                                                           "sip:old@example.com"]
+    assert not list(data.glob("*.partial"))
+
+
+def test_an_explicit_profile_keeps_its_own_history(tmp_path: Path):
+    isolated = tmp_path / "instance"
+    path = history_location(isolated, default_profile=tmp_path / "state",
+                            data_dir=tmp_path / "data")
+    assert path == isolated / HISTORY_FILE
+    assert not (tmp_path / "data").exists()
+
+
+def test_history_location_defaults_to_the_platformdirs_data_dir(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    if sys.platform != "linux":
+        pytest.skip("XDG directories are Linux's")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    profile = tmp_path / "xdg-state" / "softphone"  # default_profile() with this environment
+    assert history_location(profile) == tmp_path / "xdg-data" / "softphone" / HISTORY_FILE
+    assert history_location(tmp_path / "other") == tmp_path / "other" / HISTORY_FILE
+
+
+def test_an_unreadable_old_history_goes_on_being_used(tmp_path: Path):
+    profile, data = tmp_path / "state", tmp_path / "data"
+    profile.mkdir()
+    (profile / HISTORY_FILE).write_bytes(b"not a database at all" * 10)
+    path = history_location(profile, default_profile=profile, data_dir=data)
+    assert path == profile / HISTORY_FILE
+    assert not (data / HISTORY_FILE).exists() and not list(data.glob("*"))
