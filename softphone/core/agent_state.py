@@ -4,6 +4,12 @@ The agent chooses Logged Out, Available or Not Ready (with a reason). While
 calls exist the state follows them (Talking, Consult, Conference, Transfer);
 when the last call ends the agent goes to After Call Work for the wrap-up
 time, then back to Available or to the state chosen before the call.
+
+After Call Work (and the "back to Available" policy) only follows a call the
+agent actually talked on. A call that never connected (a failed or unanswered
+outbound call, a missed inbound one) returns the agent to exactly the state
+they were in before it (Not Ready stays Not Ready, a running wrap-up goes on),
+unless they chose another state meanwhile.
 """
 
 from __future__ import annotations
@@ -140,6 +146,9 @@ class AgentStateMachine:
         self._chosen_while_busy = False
         self._activity = CallActivity.NONE
         self._status = AgentStatus(initial, "", clock())
+        # The status when the current busy spell began (restored if no call of
+        # the spell was talked on).
+        self._before_calls: AgentStatus | None = None
 
     @property
     def status(self) -> AgentStatus:
@@ -218,17 +227,24 @@ class AgentStateMachine:
         """Report what the agent's calls amount to now.
 
         ``wrap_up=False`` when the last call ended without the agent having
-        talked (a missed or rejected call): no After Call Work then.
+        talked (a failed outbound call, a missed or rejected one): no After
+        Call Work then, and the agent goes back to the state they were in
+        before the call (not to Available), unless they chose one meanwhile.
         """
         previous = self._activity
         self._activity = activity
         if activity != CallActivity.NONE:
+            if previous == CallActivity.NONE:
+                self._before_calls = self._status
             busy = _BUSY_FOR_ACTIVITY[activity]
             if self._status.state != busy:
                 self.schedule_wrap_up(None)
                 self._enter(busy, "")
         elif previous != CallActivity.NONE:
-            if wrap_up and self.wrap_up_seconds > 0:
+            before, self._before_calls = self._before_calls, None
+            if not wrap_up and not self._chosen_while_busy and before is not None:
+                self._restore(before)
+            elif wrap_up and self.wrap_up_seconds > 0:
                 self._start_wrap_up()
             else:
                 state, reason = self._after_calls(), self._chosen_reason_for_return()
@@ -243,6 +259,22 @@ class AgentStateMachine:
         until = self._clock() + self.wrap_up_seconds if self.wrap_up_seconds > 0 else None
         self._enter(AgentState.AFTER_CALL_WORK, "", wrap_up_until=until)
         self.schedule_wrap_up(self.wrap_up_seconds if self.wrap_up_seconds > 0 else None)
+
+    def _restore(self, before: AgentStatus) -> None:
+        """Back to ``before`` after calls the agent never talked on."""
+        if before.state != AgentState.AFTER_CALL_WORK:
+            self._enter(before.state, before.reason)
+            return
+        until = before.wrap_up_until
+        if until is None:  # an open-ended wrap-up the agent chose
+            self._enter(AgentState.AFTER_CALL_WORK, "")
+            return
+        left = until - self._clock()
+        if left <= 0:
+            self._finish_wrap_up()
+            return
+        self._enter(AgentState.AFTER_CALL_WORK, "", wrap_up_until=until)
+        self.schedule_wrap_up(left)
 
     def _finish_wrap_up(self) -> None:
         self.schedule_wrap_up(None)

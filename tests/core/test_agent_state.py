@@ -120,3 +120,57 @@ def test_presence_note_round_trip():
 
 def test_every_state_has_a_colour_and_label():
     assert all(s.colour.startswith("#") and s.label for s in AgentState)
+
+
+@pytest.mark.parametrize(("state", "reason"), [("not_ready", "Break"), ("logged_out", "")])
+def test_a_call_that_never_connected_returns_to_the_state_before_it(state, reason):
+    # Default policy (wrap-up returns to Available), with and without a wrap-up:
+    # a failed outbound call must not make a Not Ready or Logged Out agent
+    # Available (they would then be given queued transfers).
+    for wrap_up_seconds in (0, 30):
+        sm, changes, _ = machine(wrap_up_seconds=wrap_up_seconds)
+        sm.set_state(state, reason)
+        sm.calls_changed(CallActivity.TALKING)  # dialling counts as talking
+        assert sm.state == AgentState.TALKING
+        sm.calls_changed(CallActivity.NONE, wrap_up=False)  # it failed
+        assert (sm.state, sm.status.reason) == (AgentState(state), reason)
+        assert AgentState.AVAILABLE not in [c.state for c in changes]
+        assert AgentState.AFTER_CALL_WORK not in [c.state for c in changes]
+        # A call that was talked on still ends in wrap-up, then Available.
+        sm.calls_changed(CallActivity.TALKING)
+        sm.calls_changed(CallActivity.NONE, wrap_up=True)
+        if wrap_up_seconds:
+            assert sm.state == AgentState.AFTER_CALL_WORK
+            sm.wrap_up_expired()
+        assert sm.state == AgentState.AVAILABLE
+
+
+def test_a_failed_call_during_wrap_up_resumes_the_wrap_up():
+    clock = Clock()
+    sm = AgentStateMachine(clock=clock, wrap_up_seconds=30)
+    timers: list[float | None] = []
+    sm.schedule_wrap_up = timers.append
+    sm.calls_changed(CallActivity.TALKING)
+    sm.calls_changed(CallActivity.NONE)
+    assert sm.status.wrap_up_until == 1030.0
+    clock.now = 1010.0
+    sm.calls_changed(CallActivity.TALKING)
+    assert timers[-1] is None  # the wrap-up timer stops while dialling
+    clock.now = 1012.0
+    sm.calls_changed(CallActivity.NONE, wrap_up=False)
+    assert (sm.state, sm.status.wrap_up_until, timers[-1]) == (
+        AgentState.AFTER_CALL_WORK, 1030.0, 18.0)
+    # ... and one whose time ran out meanwhile ends it.
+    sm.calls_changed(CallActivity.TALKING)
+    clock.now = 1040.0
+    sm.calls_changed(CallActivity.NONE, wrap_up=False)
+    assert sm.state == AgentState.AVAILABLE
+
+
+def test_a_state_chosen_during_a_failed_call_wins():
+    sm, _, _ = machine()
+    sm.set_state("not_ready", "Break")
+    sm.calls_changed(CallActivity.TALKING)
+    sm.set_state("available")
+    sm.calls_changed(CallActivity.NONE, wrap_up=False)
+    assert sm.state == AgentState.AVAILABLE
