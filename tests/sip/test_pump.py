@@ -1,0 +1,94 @@
+"""The SIP event pump's three speeds, driven by a scripted handle_events."""
+
+from __future__ import annotations
+
+import time
+
+from pytestqt.qtbot import QtBot
+
+from softphone.sip import pump as pump_module
+from softphone.sip.pump import (
+    BURST_INTERVAL_MS,
+    FAST_INTERVAL_MS,
+    IDLE_INTERVAL_MS,
+    MAX_DRAIN,
+    EventPump,
+)
+
+
+class Events:
+    """A fake libHandleEvents: returns queued counts, then 0."""
+
+    def __init__(self) -> None:
+        self.pending: list[int] = []
+        self.calls = 0
+
+    def __call__(self) -> int:
+        self.calls += 1
+        return self.pending.pop(0) if self.pending else 0
+
+
+def test_burst_after_an_event_then_fast_then_idle(qtbot: QtBot, monkeypatch) -> None:
+    monkeypatch.setattr(pump_module, "BURST_S", 0.03)
+    monkeypatch.setattr(pump_module, "LINGER_S", 0.15)
+    events = Events()
+    busy = [False]
+    pump = EventPump(events, lambda: busy[0])
+    pump.start()
+    assert pump.interval() == BURST_INTERVAL_MS  # start() is a user action
+    qtbot.waitUntil(lambda: pump.interval() == IDLE_INTERVAL_MS, timeout=2000)
+
+    events.pending = [1]
+    pump._tick()  # a message arrived
+    assert pump.interval() == BURST_INTERVAL_MS
+    qtbot.waitUntil(lambda: pump.interval() == FAST_INTERVAL_MS, timeout=2000)
+    qtbot.waitUntil(lambda: pump.interval() == IDLE_INTERVAL_MS, timeout=2000)
+
+    busy[0] = True  # a call exists: fast for as long as it lasts
+    pump._tick()
+    assert pump.interval() == FAST_INTERVAL_MS
+    started = time.monotonic()
+    qtbot.wait(250)
+    assert pump.interval() == FAST_INTERVAL_MS, time.monotonic() - started
+    busy[0] = False
+    qtbot.waitUntil(lambda: pump.interval() == IDLE_INTERVAL_MS, timeout=2000)
+    pump.stop()
+    assert pump.interval() == 0
+
+
+def test_kick_polls_at_the_burst_rate(qtbot: QtBot) -> None:
+    events = Events()
+    pump = EventPump(events, lambda: False)
+    pump.start()
+    qtbot.waitUntil(lambda: pump.interval() == IDLE_INTERVAL_MS, timeout=5000)
+    pump.kick()
+    assert pump.interval() == BURST_INTERVAL_MS
+    pump.stop()
+
+
+def test_a_tick_drains_ready_events_but_is_bounded(qtbot: QtBot) -> None:
+    events = Events()
+    pump = EventPump(events, lambda: False)
+    pump.start()
+    pump.stop()  # ticks by hand from here
+    pump._running = True
+    events.pending = [1, 1, 1]
+    events.calls = 0
+    pump._tick()
+    assert events.calls == 4  # three events, then the empty poll that ends the drain
+    events.pending = [1] * (MAX_DRAIN + 5)
+    events.calls = 0
+    pump._tick()
+    assert events.calls == MAX_DRAIN
+    pump.stop()
+
+
+def test_stopped_pump_never_polls(qtbot: QtBot) -> None:
+    events = Events()
+    pump = EventPump(events, lambda: True)
+    pump.start()
+    pump.stop()
+    events.calls = 0
+    pump._tick()
+    pump.kick()
+    assert events.calls == 0 and pump.interval() == 0
