@@ -38,6 +38,8 @@ from softphone.ui.screen_pop_panel import ScreenPopPanel
 from softphone.ui.text import one_line
 from softphone.ui.transfer_screen import TransferScreen
 from softphone.ui.tray import Tray
+from softphone.ui.x11_hotkeys import HotkeyError, X11Hotkeys
+from softphone.ui.x11_hotkeys import supported as desktop_hotkeys_supported
 
 if TYPE_CHECKING:
     from softphone.sip.engine import SipEngine
@@ -45,6 +47,14 @@ if TYPE_CHECKING:
 ERROR_TIMEOUT_MS = 15000
 INFO_TIMEOUT_MS = 5000
 UiState = dict[str, Any]
+# Desktop-wide hotkeys (X11, off by default): distinct from the in-app
+# shortcuts, which other applications use for their own things.
+DESKTOP_HOTKEYS = {
+    "answer": "Ctrl+Alt+Shift+A",
+    "hangup": "Ctrl+Alt+Shift+H",
+    "hold": "Ctrl+Alt+Shift+O",
+    "transfer": "Ctrl+Alt+Shift+T",
+}
 
 
 @dataclass(frozen=True)
@@ -88,6 +98,9 @@ class MainWindow(QMainWindow):
             panel, its context menu and the Call menu): opens the Session
             Transfer screen for it; None when Session Transfer is switched off.
         quit_action / settings_action: File menu entries.
+        desktop_hotkeys_action: Call > Desktop-wide hotkeys (checkable; off by
+            default, remembered as ``global_hotkeys``); enabled on X11 only.
+        desktop_hotkeys: the grabbed :data:`DESKTOP_HOTKEYS` while switched on.
         ui_state: remembered panel state (saved through ``save_ui_state``).
     """
 
@@ -98,7 +111,10 @@ class MainWindow(QMainWindow):
                  features: UiFeatures | None = None, dial_plan: DialPlan | None = None,
                  crm_template: str = "", ui_state: UiState | None = None,
                  save_ui_state: Callable[[UiState], None] | None = None,
-                 history_path: Path | None = None, tray: bool = True) -> None:
+                 history_path: Path | None = None, tray: bool = True,
+                 hotkey_display: str | None = None) -> None:
+        """``hotkey_display``: the X display for desktop-wide hotkeys, which
+        offers them even where Qt itself does not run on X11 (tests)."""
         super().__init__(parent)
         self.engine = engine
         self.ui_state: UiState = dict(ui_state or {})
@@ -133,6 +149,7 @@ class MainWindow(QMainWindow):
             self.transfer_screen.error.connect(self.show_error)
 
         self._build_layout()
+        self._hotkey_display = hotkey_display
         self._build_menus()
         self.statusBar().setAccessibleName("Status")
         self.tray = Tray(engine, self) if tray else None
@@ -157,6 +174,9 @@ class MainWindow(QMainWindow):
         geometry = self.ui_state.get("window_geometry")
         if isinstance(geometry, str) and geometry:
             self.restoreGeometry(QByteArray.fromBase64(geometry.encode("ascii")))
+        self.desktop_hotkeys: X11Hotkeys | None = None
+        if self.ui_state.get("global_hotkeys") and self.desktop_hotkeys_action.isEnabled():
+            self.set_desktop_hotkeys(True, remember=False)
         self.dialer.entry.setFocus()
 
     def _history_view(self) -> QTableView:
@@ -239,6 +259,19 @@ class MainWindow(QMainWindow):
                 action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
             self.addAction(action)
             call_menu.addAction(action)
+        call_menu.addSeparator()
+        self.desktop_hotkeys_action = QAction("Desktop-wide &hotkeys", self)
+        self.desktop_hotkeys_action.setCheckable(True)
+        offered = desktop_hotkeys_supported() or self._hotkey_display is not None
+        self.desktop_hotkeys_action.setEnabled(offered)
+        keys = ", ".join(f"{name.replace('hangup', 'hang up')} {combo}"
+                         for name, combo in DESKTOP_HOTKEYS.items())
+        self.desktop_hotkeys_action.setToolTip(
+            f"Work from any application: {keys}" if offered
+            else "Only on an X11 desktop (Wayland gives applications no desktop-wide keys)")
+        self.desktop_hotkeys_action.triggered.connect(
+            lambda checked: self.set_desktop_hotkeys(bool(checked)))
+        call_menu.addAction(self.desktop_hotkeys_action)
 
     # -- operations -----------------------------------------------------------------
 
@@ -277,6 +310,49 @@ class MainWindow(QMainWindow):
         if self.transfer_screen is not None:
             self.bring_to_front()
             self.transfer_screen.manual_entry.setFocus()
+
+    def set_desktop_hotkeys(self, on: bool, *, remember: bool = True) -> list[str]:
+        """Grab (or give back) :data:`DESKTOP_HOTKEYS`; the problems, in words."""
+        problems: list[str] = []
+        if self.desktop_hotkeys is not None:
+            self.desktop_hotkeys.close()
+            self.desktop_hotkeys = None
+        if on:
+            try:
+                hotkeys = X11Hotkeys(self._hotkey_display, self)
+            except HotkeyError as exc:
+                problems.append(str(exc))
+            else:
+                for name, combo in DESKTOP_HOTKEYS.items():
+                    if self._hotkey_action(name) is None:
+                        continue  # transfer, with Session Transfer switched off
+                    problem = hotkeys.grab(name, combo)
+                    if problem:
+                        problems.append(problem)
+                if hotkeys.grabbed:
+                    hotkeys.activated.connect(self._on_desktop_hotkey)
+                    self.desktop_hotkeys = hotkeys
+                else:
+                    hotkeys.close()
+        active = self.desktop_hotkeys is not None
+        self.desktop_hotkeys_action.setChecked(active)
+        if problems:
+            self.show_error("Desktop-wide hotkeys: " + "; ".join(problems))
+        elif active:
+            self.statusBar().showMessage("Desktop-wide hotkeys are on", INFO_TIMEOUT_MS)
+        if remember and bool(self.ui_state.get("global_hotkeys")) != active:
+            self.update_ui_state(global_hotkeys=active)
+        return problems
+
+    def _hotkey_action(self, name: str) -> QAction | None:
+        panel = self.call_panel
+        return {"answer": panel.answer_action, "hangup": panel.hangup_action,
+                "hold": panel.hold_action, "transfer": panel.transfer_action}.get(name)
+
+    def _on_desktop_hotkey(self, name: str) -> None:
+        action = self._hotkey_action(name)
+        if action is not None and action.isEnabled():
+            action.trigger()
 
     def bring_to_front(self) -> None:
         if self.isMinimized():
@@ -351,6 +427,9 @@ class MainWindow(QMainWindow):
                 self.update_ui_state(window_geometry=geometry)
             if self.tray is not None:
                 self.tray.icon.hide()
+            if self.desktop_hotkeys is not None:
+                self.desktop_hotkeys.close()
+                self.desktop_hotkeys = None
             self.closed.emit()
 
 
