@@ -61,7 +61,7 @@ def read_source(source: str, *, etag: str | None = None,
         try:
             return Path(source).read_text(encoding="utf-8"), None
         except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigUnreadableError(f"cannot read {source}: {exc}") from None
+            raise ConfigUnreadableError(f"cannot read {source}: {_why(exc)}") from None
     if not source.lower().startswith("https://"):
         raise ConfigUnreadableError(
             f"{source}: provisioning URLs must use https:// (the file decides accounts "
@@ -88,6 +88,19 @@ def read_source(source: str, *, etag: str | None = None,
         return body.decode("utf-8"), new_etag
     except UnicodeDecodeError:
         raise ConfigUnreadableError(f"{source}: not UTF-8 text") from None
+
+
+def _why(exc: OSError | UnicodeDecodeError) -> str:
+    """Why a file could not be read, in IT's words (the path is said already)."""
+    if isinstance(exc, FileNotFoundError):
+        return "file not found"
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    if isinstance(exc, IsADirectoryError):
+        return "it is a directory, not a file"
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8 text"
+    return exc.strerror or str(exc)
 
 
 class ProvisioningCache:

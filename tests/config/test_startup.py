@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
 
+from softphone.config.cli import provisioning_main
 from softphone.config.paths import resolve_provisioning_source
 from softphone.config.settings import Settings, SettingsStore
 from softphone.config.startup import codec_priorities, load_configuration
@@ -102,3 +104,22 @@ def test_save_settings_respects_locks_and_remerges(system_dir: Path, tmp_path: P
 
 def test_codec_priorities_follow_the_list():
     assert codec_priorities(["G722/16000", "PCMU"]) == {"G722/16000": 255, "PCMU": 254}
+
+
+@pytest.mark.parametrize("given_by", ["--provisioning", "SOFTPHONE_PROVISIONING", "pointer"])
+def test_missing_provisioning_file_says_file_not_found_like_the_check(
+        given_by: str, system_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    missing = tmp_path / "nope.toml"
+    err = io.StringIO()
+    assert provisioning_main(["check", str(missing)], io.StringIO(), err) == 2
+    said = f"cannot read {missing}: file not found"
+    assert said in err.getvalue()
+    cli = str(missing) if given_by == "--provisioning" else None
+    if given_by == "SOFTPHONE_PROVISIONING":
+        monkeypatch.setenv("SOFTPHONE_PROVISIONING", str(missing))
+    elif given_by == "pointer":
+        (system_dir / "provisioning-source.toml").write_text(f"path = '{missing}'\n")
+    loaded = load_configuration(tmp_path / "p", cli)
+    (problem,) = loaded.problems
+    assert said in problem and "defaults are in use" in problem
+    assert loaded.provisioning is None and loaded.effective.locked == frozenset()
