@@ -17,6 +17,7 @@ SIP_TRACE_LOGGER = "softphone.pjsip"
 MAX_BYTES = 5 * 1024 * 1024
 BACKUPS = 5
 
+_active: LogSetup | None = None
 
 
 class RedactingFormatter(logging.Formatter):
@@ -67,16 +68,40 @@ class LogSetup:
             root.setLevel(logging.DEBUG)
 
     def close(self) -> None:
+        global _active
         logging.getLogger().removeHandler(self.handler)
         self.handler.close()
+        if _active is self:
+            _active = None
 
 
-def setup_file_logging(log_dir: Path, *, level: str = "INFO", sip_trace: bool = False) -> LogSetup:
-    """Add a rotating, redacting log file to the root logger."""
+def active_log_setup() -> LogSetup | None:
+    """The file logging installed by :func:`setup_file_logging`, if any."""
+    return _active
+
+
+def set_sip_trace(enabled: bool) -> None:
+    """Switch SIP message traces on or off now (the settings dialog's switch).
+
+    The SIP stack must produce them (``EngineConfig.sip_trace``, which the GUI
+    always asks for); this decides whether they reach the log.
+    """
+    if _active is not None:
+        _active.set_sip_trace(enabled)
+    else:  # no log file (it could not be written): the console still follows
+        logging.getLogger(SIP_TRACE_LOGGER).setLevel(logging.DEBUG if enabled
+                                                      else logging.WARNING)
+
+
+def setup_file_logging(log_dir: Path, *, level: str = "INFO", sip_trace: bool = False,
+                       max_bytes: int = MAX_BYTES, backups: int = BACKUPS) -> LogSetup:
+    """Add a rotating, redacting log file to the root logger: ``softphone.log``
+    rotates at ``max_bytes`` into ``softphone.log.1`` ... ``.<backups>``."""
+    global _active
     log_dir.mkdir(parents=True, exist_ok=True)
     path = log_dir / LOG_FILE
     handler = logging.handlers.RotatingFileHandler(
-        path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8", delay=True)
+        path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8", delay=True)
     handler.setFormatter(RedactingFormatter(
         "%(asctime)s %(levelname)s %(name)s [%(threadName)s]: %(message)s"))
     file_level = getattr(logging, level.upper(), logging.INFO)
@@ -88,4 +113,5 @@ def setup_file_logging(log_dir: Path, *, level: str = "INFO", sip_trace: bool = 
         root.setLevel(file_level)
     setup = LogSetup(path, handler, trace_filter)
     setup.set_sip_trace(sip_trace)
+    _active = setup
     return setup

@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 from softphone.config.dialplan import check_number, fill_crm_url
-from softphone.config.logsetup import LogSetup, setup_file_logging
+from softphone.config.logsetup import (
+    LogSetup,
+    active_log_setup,
+    set_sip_trace,
+    setup_file_logging,
+)
 from softphone.config.schema import DialPlan
 from softphone.core.errors import InvalidParamsError
 from softphone.core.redact import redact
@@ -81,3 +86,37 @@ def test_crm_url_is_percent_encoded():
 def test_crm_url_refuses_bad_templates(template: str):
     with pytest.raises(InvalidParamsError):
         fill_crm_url(template, {"number": "1"})
+
+
+def test_log_file_rotates_and_rotated_files_stay_redacted(tmp_path: Path):
+    setup = setup_file_logging(tmp_path / "logs", level="INFO", max_bytes=2000, backups=2)
+    try:
+        log = logging.getLogger("softphone.test")
+        for i in range(60):
+            log.info("line %03d password=hunter2-%d", i, i)
+            log.info("line %03d Authorization: Digest username=\"1001\", response=\"r%d\"", i, i)
+        setup.handler.flush()
+    finally:
+        setup.close()
+    files = sorted((tmp_path / "logs").iterdir())
+    # 120 lines of ~110 bytes: rotated many times, only the newest two old files kept.
+    assert [p.name for p in files] == ["softphone.log", "softphone.log.1", "softphone.log.2"]
+    for path in files:
+        text = path.read_text()
+        assert path.stat().st_size <= 2000
+        assert "hunter2" not in text and 'response="r' not in text, path.name
+        assert "password=<redacted>" in text and "Authorization: <redacted>" in text
+    assert "line 059" in files[0].read_text()  # the newest lines are in the current file
+    assert "line 000" not in "".join(p.read_text() for p in files)  # the oldest rotated out
+
+
+def test_sip_trace_switches_live_without_the_setup_object(logs: LogSetup):
+    assert active_log_setup() is logs
+    pjlog = logging.getLogger("softphone.pjsip")
+    set_sip_trace(True)
+    pjlog.debug("trace-on")
+    set_sip_trace(False)
+    pjlog.debug("trace-off")
+    logs.handler.flush()
+    text = logs.path.read_text()
+    assert "trace-on" in text and "trace-off" not in text
