@@ -29,7 +29,10 @@ class PlannedAccount:
     Attributes:
         account_id: the provisioned (or user's) stable id.
         spec: what to register.
-        password_missing: no password in the keyring (the GUI asks for it).
+        password_missing: no password stored (keyring or this session). The GUI
+            holds the account back and asks for it; headless mode registers it
+            anyway (a registrar without authentication takes it) and logs why
+            the registrar will most likely refuse it.
     """
 
     account_id: str
@@ -109,16 +112,25 @@ def plan_start(args: argparse.Namespace, loaded: LoadedConfig,
         api_port = s.automation.port if s.automation.enabled else None
     plan = StartPlan(engine=engine, api_port=api_port, directory=eff.directory,
                      problems=list(loaded.problems))
-    store = passwords or PasswordStore()
+    store = passwords or loaded.passwords
     plan.accounts = plan_accounts(loaded, store)
     for planned in plan.accounts:
         if planned.password_missing:
-            plan.problems.append(
-                f"No password is stored for account {planned.account_id!r} ({planned.spec.uri}); "
-                f"store it with 'softphone password set {planned.account_id}' or in Settings.")
+            log.warning("%s", missing_password_message(planned, headless=args.headless))
     if store.problem:
         plan.problems.append(store.problem)
     return plan
+
+
+def missing_password_message(planned: PlannedAccount, *, headless: bool) -> str:
+    """What the log says about an account with no password stored."""
+    head = f"account {planned.account_id!r} ({planned.spec.uri}): no password is stored"
+    if not headless:
+        return f"{head}; asking the agent for it (or set it in Settings > Accounts)"
+    return (f"{head}: it registers without one and the registrar will most likely refuse it "
+            f"(401). Store it with 'softphone password set {planned.account_id}' and restart, "
+            "or register the account through the automation API's account.register with "
+            "its password.")
 
 
 def plan_accounts(loaded: LoadedConfig, passwords: PasswordStore) -> list[PlannedAccount]:

@@ -46,6 +46,7 @@ class PasswordStore:
         self.problem: str | None = None
         self._explicit = backend
         self._session: dict[str, str] = {}
+        self._refused = False
 
     def _backend(self) -> Any:
         if self._explicit is not None:
@@ -61,6 +62,22 @@ class PasswordStore:
                 "no secure system keyring is available (found only "
                 f"{type(backend).__qualname__})")
         return backend
+
+    @property
+    def keyring_usable(self) -> bool:
+        """A secure keyring is there and has not refused access this session
+        (the password dialogs offer "Remember" only then)."""
+        if self._refused:
+            return False
+        try:
+            self._backend()
+        except Exception:  # KeyringUnavailable, or a backend that fails to load
+            return False
+        return True
+
+    def keep_for_session(self, account_id: str, password: str) -> None:
+        """Keep a password in memory until the app exits; it is never written anywhere."""
+        self._session[account_id] = password
 
     def is_session_only(self, account_id: str) -> bool:
         """True when this account's password lives only in memory until exit."""
@@ -87,6 +104,7 @@ class PasswordStore:
             return False
         self._session.pop(account_id, None)
         self.problem = None
+        self._refused = False
         return True
 
     def delete(self, account_id: str) -> None:
@@ -100,6 +118,7 @@ class PasswordStore:
             self._failed("delete", account_id, exc)
 
     def _failed(self, action: str, account_id: str, exc: Exception) -> None:
+        self._refused = True
         reason = str(exc) or type(exc).__name__
         if isinstance(exc, keyring.errors.KeyringLocked):
             reason = f"the keyring is locked or access was refused ({reason})"

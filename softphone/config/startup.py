@@ -9,6 +9,7 @@ from pathlib import Path
 from softphone.config.errors import ConfigError, ConfigUnreadableError
 from softphone.config.loader import ProvisioningCache, ProvisioningLoad, load_provisioning
 from softphone.config.merge import EffectiveConfig, merge, unlocked_update
+from softphone.config.passwords import PasswordStore
 from softphone.config.paths import (
     resolve_provisioning,
     user_cache_dir,
@@ -29,6 +30,9 @@ class LoadedConfig:
         provisioning_source: the path or URL used, or None.
         log_dir: where the log files go.
         problems: sentences to show the user (bad files, unreachable server...).
+        passwords: the one password store of the process (keyring, or this
+            session's memory): start-up, the dialogs and the CLI share it, so a
+            password kept for this session only is seen by all of them.
     """
 
     effective: EffectiveConfig
@@ -37,6 +41,7 @@ class LoadedConfig:
     provisioning_source: str | None = None
     log_dir: Path = field(default_factory=user_log_dir)
     problems: list[str] = field(default_factory=list)
+    passwords: PasswordStore = field(default_factory=PasswordStore)
 
     @property
     def first_run(self) -> bool:
@@ -52,12 +57,14 @@ class LoadedConfig:
 
 
 def load_configuration(profile_dir: Path | None = None, cli_provisioning: str | None = None, *,
-                       ssl_context: ssl.SSLContext | None = None) -> LoadedConfig:
+                       ssl_context: ssl.SSLContext | None = None,
+                       passwords: PasswordStore | None = None) -> LoadedConfig:
     """Load settings and provisioning; never raises for bad or missing files.
 
     ``profile_dir``: an isolated instance's directory (``--profile``): its
     settings, provisioning cache and logs live there. None = the platformdirs
-    locations. ``cli_provisioning``: ``--provisioning PATH|URL``.
+    locations. ``cli_provisioning``: ``--provisioning PATH|URL``. ``passwords``:
+    the password store to use (tests: a chosen backend); None = the system keyring.
     """
     config_dir = profile_dir or user_config_dir()
     cache_dir = (profile_dir / "cache") if profile_dir else user_cache_dir()
@@ -83,7 +90,8 @@ def load_configuration(profile_dir: Path | None = None, cli_provisioning: str | 
                 problems.append(loaded.problem)
     effective = merge(loaded.provisioning if loaded else None, store.settings)
     return LoadedConfig(effective=effective, store=store, provisioning=loaded,
-                        provisioning_source=source, log_dir=log_dir, problems=problems)
+                        provisioning_source=source, log_dir=log_dir, problems=problems,
+                        passwords=passwords or PasswordStore())
 
 
 def codec_priorities(priority: list[str]) -> dict[str, int]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from pydantic import ValidationError
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -26,6 +27,7 @@ from softphone.config.passwords import PasswordStore
 from softphone.config.schema import Account
 from softphone.config.settings import Settings
 from softphone.config.valuetypes import Transport
+from softphone.ui.password_dialog import SESSION_ONLY_NOTE
 
 TRANSPORTS: tuple[Transport, ...] = ("udp", "tcp", "tls")
 
@@ -46,6 +48,7 @@ class FirstRunDialog(QDialog):
         account: the account added (None when starting with the local account).
         use_local_account: the agent chose the local (serverless) account.
         password_problem: why the password is kept for this session only, or None.
+        intro_label: what the dialog is for, and where the password goes (plain text).
         aor_edit / server_edit / transport_box / user_edit / password_edit: the form.
         error_label: what is wrong with the form, shown in the dialog.
         add_button / local_button: the two ways out.
@@ -61,10 +64,11 @@ class FirstRunDialog(QDialog):
         self.use_local_account = False
         self.password_problem: str | None = None
 
-        intro = QLabel(
-            "Add the SIP account your contact center gave you. The password is stored in "
-            "your system's keyring, never in a file." if first_run else
-            "The password is stored in your system's keyring, never in a file.")
+        where = ("The password is stored in your system's keyring, never in a file."
+                 if passwords.keyring_usable else SESSION_ONLY_NOTE)
+        self.intro_label = intro = QLabel(
+            f"Add the SIP account your contact center gave you. {where}" if first_run else where)
+        intro.setTextFormat(Qt.TextFormat.PlainText)
         intro.setWordWrap(True)
         self.aor_edit = QLineEdit()
         self.aor_edit.setPlaceholderText("sip:1001@pbx.example.com")
@@ -83,6 +87,7 @@ class FirstRunDialog(QDialog):
         form.addRow("User name", self.user_edit)
         form.addRow("Password", self.password_edit)
         self.error_label = QLabel()
+        self.error_label.setTextFormat(Qt.TextFormat.PlainText)  # echoes what was typed
         self.error_label.setWordWrap(True)
         self.error_label.setStyleSheet("color: #c0392b")
         self.error_label.hide()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -31,10 +31,13 @@ from softphone.config.passwords import PasswordStore
 from softphone.config.schema import Account
 from softphone.config.settings import Settings
 from softphone.ui.first_run_dialog import FirstRunDialog
+from softphone.ui.password_dialog import PasswordDialog
 
 LOCK = "\U0001f512"
 # Holds a user account's id; None marks IT's accounts, which cannot be removed.
 ACCOUNT_ROLE = Qt.ItemDataRole.UserRole
+# Every account's id (IT's too): whose password "Set password…" changes.
+ACCOUNT_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 DEFAULT_DEVICE = "System default"
 FEATURE_LABELS = {
     "session_transfer": "Session Transfer",
@@ -46,16 +49,24 @@ FEATURE_LABELS = {
 class SettingsDialog(QDialog):
     """Edits the user's settings; read :meth:`edited_settings` after it is accepted.
 
+    Signals:
+        password_changed(str): an account's password was set (stored at once,
+            whether or not the dialog is saved); the account should re-register.
+
     Attributes:
         effective: the configuration shown (IT's locked values included).
         accounts_list: provisioned accounts (locked) then the user's own.
         add_account_button / remove_account_button: manage the user's accounts.
+        password_button: set or change the selected account's password (IT's accounts too).
+        password_dialog: the open password dialog, if any.
         microphone_box / speaker_box / ringer_box: device names; "System default" = "".
         feature_boxes: one checkbox per feature switch, by key.
         wrap_up_spin / returns_to_box: After Call Work.
         sip_trace_box: SIP message traces in the log.
         api_enabled_box / api_port_spin: the automation API.
     """
+
+    password_changed = Signal(str)
 
     def __init__(self, effective: EffectiveConfig, passwords: PasswordStore, *,
                  list_audio_devices: Callable[[], Sequence[str]] = lambda: [],
@@ -64,6 +75,7 @@ class SettingsDialog(QDialog):
         self.setWindowTitle("Settings")
         self.effective = effective
         self._passwords = passwords
+        self.password_dialog: PasswordDialog | None = None
         self._user_accounts: list[Account] = [
             a for a in effective.settings.accounts
             if a.id not in effective.provisioned_account_ids]
@@ -88,8 +100,10 @@ class SettingsDialog(QDialog):
         self.accounts_list = QListWidget()
         self.add_account_button = QPushButton("Add…")
         self.remove_account_button = QPushButton("Remove")
+        self.password_button = QPushButton("Set password…")
         self.add_account_button.clicked.connect(self._add_account)
         self.remove_account_button.clicked.connect(self._remove_account)
+        self.password_button.clicked.connect(self._set_password)
         self.accounts_list.currentItemChanged.connect(lambda *_: self._update_remove())
         if not self.effective.user_accounts_allowed:
             _lock(self.add_account_button)
@@ -97,6 +111,7 @@ class SettingsDialog(QDialog):
         row = QHBoxLayout()
         row.addWidget(self.add_account_button)
         row.addWidget(self.remove_account_button)
+        row.addWidget(self.password_button)
         row.addStretch()
         layout = QVBoxLayout(page)
         layout.addWidget(self.accounts_list)
@@ -109,10 +124,12 @@ class SettingsDialog(QDialog):
             item = QListWidgetItem(f"{LOCK} {account.aor} [{account.transport}]")
             item.setToolTip(LOCKED_TOOLTIP)
             item.setData(ACCOUNT_ROLE, None)
+            item.setData(ACCOUNT_ID_ROLE, account.id)
             self.accounts_list.addItem(item)
         for account in self._user_accounts:
             item = QListWidgetItem(f"{account.aor} [{account.transport}]")
             item.setData(ACCOUNT_ROLE, account.id)
+            item.setData(ACCOUNT_ID_ROLE, account.id)
             self.accounts_list.addItem(item)
         self._update_remove()
 
@@ -120,6 +137,7 @@ class SettingsDialog(QDialog):
         item = self.accounts_list.currentItem()
         removable = item is not None and item.data(ACCOUNT_ROLE) is not None
         self.remove_account_button.setEnabled(removable)
+        self.password_button.setEnabled(item is not None)
 
     def _add_account(self) -> None:
         taken = {a.id for a in self.effective.accounts} | {a.id for a in self._user_accounts}
@@ -136,6 +154,20 @@ class SettingsDialog(QDialog):
         self._user_accounts = [a for a in self._user_accounts if a.id != account_id]
         self._passwords.delete(account_id)
         self._fill_accounts()
+
+    def _set_password(self) -> None:
+        item = self.accounts_list.currentItem()
+        if item is None:
+            return
+        account_id = str(item.data(ACCOUNT_ID_ROLE))
+        aor = next((str(a.aor) for a in (*self.effective.provisioning.accounts,
+                                          *self._user_accounts) if a.id == account_id), "")
+        dialog = PasswordDialog(self._passwords, account_id, aor, parent=self)
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        dialog.accepted.connect(lambda: self.password_changed.emit(account_id))
+        dialog.finished.connect(lambda _: setattr(self, "password_dialog", None))
+        self.password_dialog = dialog
+        dialog.open()
 
     def _audio_tab(self, settings: Settings, list_devices: Callable[[], Sequence[str]]) -> QWidget:
         page = QWidget()

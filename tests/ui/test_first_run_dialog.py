@@ -74,3 +74,26 @@ def test_account_ids_are_unique_and_keyring_friendly():
     assert account_id_for("sip:1001@pbx.example.com", set()) == "1001-pbx.example.com"
     assert account_id_for("sip:1001@pbx.example.com", {"1001-pbx.example.com"}) == (
         "1001-pbx.example.com-2")
+
+
+def test_without_a_usable_keyring_it_says_session_only_up_front(qtbot: QtBot):
+    store = PasswordStore(LockedKeyring())
+    assert store.get("any") is None  # the keyring refused once this session
+    dialog = FirstRunDialog(store)
+    qtbot.addWidget(dialog)
+    intro = dialog.intro_label.text()
+    assert "this session only" in intro and "never written" in intro
+    assert "stored in your system's keyring" not in intro
+    usable = FirstRunDialog(PasswordStore(MemoryKeyring()))
+    qtbot.addWidget(usable)
+    assert "stored in your system's keyring" in usable.intro_label.text()
+
+
+def test_errors_echo_what_was_typed_as_plain_text(qtbot: QtBot):
+    dialog = FirstRunDialog(PasswordStore(MemoryKeyring()))
+    qtbot.addWidget(dialog)
+    fill(qtbot, dialog, "<b>sip:x</b>")
+    QTest.mouseClick(dialog.add_button, Qt.MouseButton.LeftButton)
+    assert dialog.account is None
+    assert dialog.error_label.textFormat() == Qt.TextFormat.PlainText
+    assert dialog.intro_label.textFormat() == Qt.TextFormat.PlainText
