@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
@@ -15,6 +17,11 @@ from softphone.config.settings import Settings
 from softphone.config.startup import load_configuration
 from softphone.ui.settings_dialog import SettingsDialog
 from tests.helpers.keyring_backends import MemoryKeyring
+from tests.ui.conftest import release_engine
+from tests.ui.test_password_prompt import (  # the desktop, started as `softphone` does
+    StartGui,
+    desktops,
+)
 
 PROVISIONED = """\
 [features]
@@ -115,3 +122,57 @@ def test_saving_changes_unlocked_keys_only(qtbot: QtBot, tmp_path: Path, monkeyp
     assert settings.features.four_way_conference is True  # IT's, still locked
     text = (tmp_path / "profile" / "settings.toml").read_text()
     assert "four_way_conference = false" in text  # the user's own default, untouched
+
+
+# -- in the running desktop -----------------------------------------------------------------
+
+
+@pytest.fixture
+def start_gui(qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
+        StartGui]:
+    with desktops(qtbot, tmp_path, monkeypatch) as start:
+        yield start
+
+
+def test_bad_provisioning_at_start_is_shown_and_the_last_good_copy_used(
+        qtbot: QtBot, start_gui, tmp_path: Path):
+    good = "[features]\nfour_way_conference = true\n"
+    gui = start_gui(good, MemoryKeyring())
+    assert gui.configurator.problem_box is None
+    release_engine(gui.runtime)
+    prov = tmp_path / "system" / "provisioning.toml"
+    gui = start_gui(good + "session_transfer = 'sometimes'\n", MemoryKeyring())
+    box = gui.configurator.problem_box
+    assert box is not None and box.isVisible()
+    assert box.textFormat() == Qt.TextFormat.PlainText
+    where = f"{prov}:3: features.session_transfer"
+    assert where in box.informativeText() and where in box.detailedText()
+    assert "last good provisioning" in box.informativeText()
+    assert gui.runtime.engine.config.agent.four_way_conference is True  # the last good copy
+    assert gui.loaded.effective.is_locked("features.four_way_conference")
+    assert gui.runtime.engine.accounts.account_ids() == ["local"]  # the app runs
+
+
+def test_bad_settings_file_at_start_is_shown_and_defaults_used(qtbot: QtBot, start_gui,
+                                                                tmp_path: Path):
+    profile = tmp_path / "profile"
+    profile.mkdir()
+    bad = "first_run_done = true\n[logging]\nsip_trace = 'yes please'\n"
+    (profile / "settings.toml").write_text(bad)
+    gui = start_gui("", MemoryKeyring())
+    box = gui.configurator.problem_box
+    assert box is not None and box.isVisible()
+    assert f"{profile / 'settings.toml'}:3: logging.sip_trace" in box.informativeText()
+    assert "defaults are in use" in box.informativeText()
+    assert gui.loaded.effective.settings.logging.sip_trace is False
+    assert (profile / "settings.toml").read_text() == bad  # never overwritten at start
+
+
+def test_missing_provisioning_file_is_shown_as_not_found(qtbot: QtBot, start_gui,
+                                                          tmp_path: Path, monkeypatch):
+    missing = tmp_path / "gone.toml"
+    monkeypatch.setenv("SOFTPHONE_PROVISIONING", str(missing))
+    gui = start_gui("", MemoryKeyring())
+    box = gui.configurator.problem_box
+    assert box is not None
+    assert f"cannot read {missing}: file not found" in box.informativeText()
