@@ -89,7 +89,12 @@ def plan_start(args: argparse.Namespace, loaded: LoadedConfig,
         sip_port=5060 if args.sip_port is None else args.sip_port,
         port_fallback=args.sip_port is None,
         local_user=args.sip_user,
-        sip_trace=args.sip_trace or s.logging.sip_trace,
+        # PJSIP decides at start whether it produces SIP traces, and the GUI's
+        # settings switch them on and off at run time: there it always produces
+        # them and the log's filter (config.logsetup.set_sip_trace) lets them
+        # through only while they are on (a few lines per SIP message, dropped
+        # by a level check otherwise).
+        sip_trace=args.sip_trace or s.logging.sip_trace or not args.headless,
         codec_priorities=codec_priorities([str(c) for c in s.codecs.priority]),
         codecs_exclusive=True,
         tls_required=p.security.tls_required,

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from softphone import APP_NAME
 from softphone.app_config import PlannedAccount, plan_accounts
+from softphone.config.logsetup import set_sip_trace
 from softphone.config.startup import LoadedConfig
 from softphone.core.errors import SoftphoneError
 from softphone.runtime import Runtime, RuntimeOptions
@@ -319,8 +320,11 @@ class GuiConfigurator(QObject):
         dialog.open()
 
     def _settings_saved(self, dialog: SettingsDialog) -> None:
+        trace_before = self.loaded.effective.settings.logging.sip_trace
         self.loaded.save_settings(dialog.edited_settings())
         settings = self.loaded.effective.settings
+        if settings.logging.sip_trace != trace_before:
+            set_sip_trace(settings.logging.sip_trace)
         self._sync_accounts()
         if settings.automation.enabled:
             try:

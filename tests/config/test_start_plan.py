@@ -79,3 +79,10 @@ def test_headless_missing_password_is_logged_with_what_to_do(system_dir: Path, t
     # Headless registers it anyway (a registrar without authentication takes it).
     assert [a.account_id for a in plan.accounts] == ["pub", "peer"]
 
+
+def test_gui_mode_has_pjsip_produce_traces_for_the_live_switch(system_dir: Path, tmp_path: Path):
+    loaded = load_configuration(tmp_path / "p", passwords=PasswordStore(MemoryKeyring()))
+    assert loaded.effective.settings.logging.sip_trace is False
+    assert plan_start(build_parser().parse_args([]), loaded).engine.sip_trace is True
+    headless = plan_start(build_parser().parse_args(["--headless"]), loaded)
+    assert headless.engine.sip_trace is False

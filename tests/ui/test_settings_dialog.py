@@ -10,17 +10,23 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 
+from softphone.config.logsetup import setup_file_logging
 from softphone.config.merge import LOCKED_TOOLTIP, merge
 from softphone.config.passwords import SERVICE, PasswordStore
 from softphone.config.provisioning import validate_provisioning_text
 from softphone.config.settings import Settings
 from softphone.config.startup import load_configuration
+from softphone.core.registration import RegistrationState
 from softphone.ui.settings_dialog import SettingsDialog
 from tests.helpers.keyring_backends import MemoryKeyring
 from tests.ui.conftest import release_engine
 from tests.ui.test_password_prompt import (  # the desktop, started as `softphone` does
+    PASSWORD,
+    DigestRegistrar,
     StartGui,
     desktops,
+    provisioning,
+    wait_state,
 )
 
 PROVISIONED = """\
@@ -128,10 +134,54 @@ def test_saving_changes_unlocked_keys_only(qtbot: QtBot, tmp_path: Path, monkeyp
 
 
 @pytest.fixture
+def registrar() -> Iterator[DigestRegistrar]:
+    server = DigestRegistrar()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def start_gui(qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         StartGui]:
     with desktops(qtbot, tmp_path, monkeypatch) as start:
         yield start
+
+
+def test_sip_trace_switch_applies_at_once(qtbot: QtBot, start_gui: StartGui,
+                                          registrar: DigestRegistrar, tmp_path: Path):
+    logs = setup_file_logging(tmp_path / "logs", level="INFO", sip_trace=False)
+    try:
+        backend = MemoryKeyring()
+        backend.set_password(SERVICE, "cc", PASSWORD)
+        gui = start_gui(provisioning(registrar), backend)
+        runtime = gui.runtime
+        wait_state(qtbot, runtime, RegistrationState.REGISTERED)
+
+        def log_text() -> str:
+            logs.handler.flush()
+            return logs.path.read_text() if logs.path.exists() else ""
+
+        def save_with_trace(on: bool) -> None:
+            gui.configurator.open_settings()
+            dialog = gui.configurator.settings_dialog
+            assert dialog is not None and dialog.sip_trace_box.isEnabled()
+            dialog.sip_trace_box.setChecked(on)
+            dialog.accept()  # Save
+            runtime.engine.accounts.reregister("cc")
+            wait_state(qtbot, runtime, RegistrationState.REGISTERED)
+
+        assert "REGISTER sip:" not in log_text()  # off: no traces
+        save_with_trace(True)
+        text = log_text()
+        assert f"REGISTER sip:127.0.0.1:{registrar.port} SIP/2.0" in text  # no restart needed
+        assert "Authorization: <redacted>" in text and 'response="' not in text
+        assert gui.loaded.store.settings.logging.sip_trace is True  # and saved
+        traced = text.count("REGISTER sip:")
+        save_with_trace(False)
+        assert registrar.outcomes.count("ok") == 3
+        assert log_text().count("REGISTER sip:") == traced  # off again, at once
+    finally:
+        logs.close()
 
 
 def test_bad_provisioning_at_start_is_shown_and_the_last_good_copy_used(
