@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +21,25 @@ log = logging.getLogger("softphone.sip")
 def pjsip_version() -> str:
     """PJSIP's version string, read without creating an endpoint."""
     return str(pj.__version__).split(".post")[0]
+
+
+def pjsua_max_calls() -> int | None:
+    """How many calls pjsua allows at once, read from the running library.
+
+    pjsua silently clips ``UaConfig.maxCalls`` to the ``PJSUA_MAX_CALLS`` it
+    was compiled with (4 in the pjsua2-python 2.15.1 wheel) and pjsua2 has no
+    getter: ask pjsua's C API, ``pjsua_call_get_max_count()``, directly. None
+    when this build does not export it.
+    """
+    try:
+        from pjsua2 import _pjsua2
+
+        fn = ctypes.CDLL(_pjsua2.__file__).pjsua_call_get_max_count
+    except (ImportError, OSError, AttributeError):
+        return None
+    fn.restype = ctypes.c_uint
+    fn.argtypes = []
+    return int(fn())
 
 
 class _PjEndpoint(pj.Endpoint):  # type: ignore[misc]
@@ -42,6 +62,8 @@ class Endpoint:
         ep: the pjsua2 endpoint.
         udp_id / tcp_id / tls_id: transport ids (tls created on demand).
         sip_port: the UDP/TCP port actually bound.
+        max_calls: the simultaneous calls pjsua actually allows (may be fewer
+            than configured: see :func:`pjsua_max_calls`).
     """
 
     def __init__(self, config: EngineConfig) -> None:
@@ -53,6 +75,7 @@ class Endpoint:
         self.tcp_id: int | None = None
         self.tls_id: int | None = None
         self.sip_port = 0
+        self.max_calls = config.max_calls
         self._created = False
 
     def start(self) -> None:
@@ -81,6 +104,10 @@ class Endpoint:
         lc.msgLogging = bool(cfg.sip_trace)
         lc.decor = pj.PJ_LOG_HAS_SENDER | pj.PJ_LOG_HAS_INDENT
         self.ep.libInit(ep_cfg)
+        self.max_calls = pjsua_max_calls() or cfg.max_calls
+        if self.max_calls < cfg.max_calls:
+            log.warning("this PJSIP build allows %d simultaneous calls, not the %d configured",
+                        self.max_calls, cfg.max_calls)
         self._create_transports()
         self.ep.libStart()
         # The null device is the conference bridge's master clock; the sound
