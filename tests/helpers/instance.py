@@ -23,16 +23,23 @@ START_TIMEOUT = 20.0
 class HeadlessInstance:
     """One ``softphone --headless`` process.
 
+    Its SIP and API ports are always picked by the kernel at bind time
+    (``--sip-port 0 --api-port 0``) and read back from ``api.json``: a port
+    number chosen beforehand can be taken by another process (a parallel
+    test, another test run on the machine) before the instance binds it.
+
     Attributes:
         name: label used for its profile dir and log file.
         profile: its --profile directory (api.json lives there).
         api: an authenticated :class:`ApiClient` once started.
         sip_uri: the local account's URI from api.json.
+        sip_port: the SIP port it bound (UDP and TCP), from api.json.
+        null_audio: pass ``--null-audio``; None: unless both audio files are given.
     """
 
     def __init__(self, base: Path, name: str, *, audio_in: Path | None = None,
                  audio_out: Path | None = None, extra_args: list[str] | None = None,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, null_audio: bool | None = None) -> None:
         self.name = name
         self.base = base
         self.profile = base / name
@@ -42,9 +49,11 @@ class HeadlessInstance:
         self.audio_out = audio_out
         self.extra_args = extra_args or []
         self.env = env
+        self.null_audio = null_audio
         self.proc: subprocess.Popen[bytes] | None = None
         self.api: ApiClient | None = None
         self.sip_uri = ""
+        self.sip_port = 0
         self.info: dict[str, Any] = {}
 
     def command(self) -> list[str]:
@@ -55,16 +64,19 @@ class HeadlessInstance:
             cmd += ["--audio-in", str(self.audio_in)]
         if self.audio_out:
             cmd += ["--audio-out", str(self.audio_out)]
-        if not (self.audio_in and self.audio_out):
+        null_audio = self.null_audio
+        if null_audio is None:
+            null_audio = not (self.audio_in and self.audio_out)
+        if null_audio:
             cmd += ["--null-audio"]
         return cmd + self.extra_args
 
     def start(self) -> HeadlessInstance:
         env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONUNBUFFERED="1")
         env.update(self.env or {})
-        log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
-                                     env=env)
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
+                                         env=env)
         api_file = self.profile / "api.json"
         deadline = time.monotonic() + START_TIMEOUT
         while not api_file.exists():
@@ -76,6 +88,7 @@ class HeadlessInstance:
             time.sleep(0.02)
         self.info = json.loads(api_file.read_text())
         self.sip_uri = self.info["sip_uri"]
+        self.sip_port = int(self.sip_uri.rsplit(":", 1)[1])
         self.api = ApiClient(self.info["port"], self.info["token"])
         return self
 
