@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import time
+import wave
+
 import pytest
 
 from tests.conftest import InstanceFactory
-from tests.e2e.conftest import TONE_A, TONE_B, api, connect, record, start_pair
-from tests.helpers.tones import has_tone
+from tests.e2e.conftest import (
+    RECORD_SECONDS,
+    TONE_A,
+    TONE_B,
+    api,
+    connect,
+    record,
+    start_pair,
+)
+from tests.helpers.tones import analyse, has_tone
 
 pytestmark = pytest.mark.multiprocess
 
@@ -56,3 +67,29 @@ def test_call_audio_both_ways_hold_resume_dtmf_hangup(softphones: InstanceFactor
     api(a).wait_call_state(a_call, "disconnected")
     api(b).wait_call_state(b_call, "disconnected")
     assert api(a).call("call.list")["calls"] == []
+
+
+def test_audio_out_file_holds_the_far_end_after_a_clean_exit(softphones: InstanceFactory,
+                                                             tone_files):
+    """``--audio-out FILE.wav`` itself (not recording.start): a complete 16-bit
+    PCM WAV of what the agent heard, written by the time the process exits."""
+    a, b = start_pair(softphones, tone_files)
+    a_call, b_call = connect(a, b)
+    # The call's length is what gets measured, not a wait for an event.
+    time.sleep(RECORD_SECONDS)
+    api(a).call("call.hangup", call_id=a_call)
+    api(b).wait_call_state(b_call, "disconnected")
+    assert a.stop() == 0 and b.stop() == 0
+    for inst, far, own in ((a, TONE_B, TONE_A), (b, TONE_A, TONE_B)):
+        assert inst.audio_out is not None
+        data = inst.audio_out.read_bytes()
+        # RIFF/WAVE with a PCM (format 1) fmt chunk and sizes patched at close.
+        assert data[:4] == b"RIFF" and data[8:12] == b"WAVE"
+        assert int.from_bytes(data[4:8], "little") == len(data) - 8
+        with wave.open(str(inst.audio_out), "rb") as wav:
+            assert (wav.getnchannels(), wav.getsampwidth()) == (1, 2)
+            assert wav.getcomptype() == "NONE"
+            assert wav.getnframes() >= RECORD_SECONDS * wav.getframerate()
+        levels = analyse(inst.audio_out, [far, own])
+        assert has_tone(levels, far), (inst.name, levels)  # the far end's tone
+        assert not has_tone(levels, own), (inst.name, levels)  # never the agent's own
