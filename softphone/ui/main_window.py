@@ -188,7 +188,10 @@ class MainWindow(QMainWindow):
         view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         view.setWordWrap(False)
         view.verticalHeader().hide()
-        view.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        header = view.horizontalHeader()
+        for column in range(self.history_model.columnCount()):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch if column == 2
+                                        else QHeaderView.ResizeMode.ResizeToContents)
         view.setToolTip("Double-click a call to dial it again")
         view.doubleClicked.connect(self._redial_from_history)
         return view
