@@ -10,6 +10,10 @@ shows the example directory. The example's colleagues live on
 pbx.example.com, which does not exist here, so their presence is set in the
 directory as a presence server would report it.
 
+Last, two more headless softphones stand in for two colleagues (their
+directory addresses point at them): the agent consults one from the transfer
+screen and calls the other in with Call, for the four-way conference.
+
 Usage:  .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
 """
 
@@ -63,6 +67,19 @@ class Api:
                 if "error" in msg:
                     raise RuntimeError(f"{method}: {msg['error']}")
                 return msg["result"]
+
+
+def answer_when_rung(api: Api, spin_until: Callable[[Callable[[], bool], str], None]) -> None:
+    """Answer the peer's first incoming call once it rings (spinning the app meanwhile)."""
+    ringing: list[str] = []
+
+    def rung() -> bool:
+        ringing[:] = [c["call_id"] for c in api.call("call.list")["calls"]
+                      if c["direction"] == "inbound"]
+        return bool(ringing)
+
+    spin_until(rung, "a colleague's phone to ring")
+    api.call("call.answer", call_id=ringing[0])
 
 
 def start_peer(base: Path, name: str) -> tuple[subprocess.Popen[bytes], Api]:
@@ -124,7 +141,8 @@ def run_app(out_dir: Path, base: Path) -> None:
         QTimer.singleShot(int(seconds * 1000), app.quit)
         app.exec()
 
-    peer, api = start_peer(base, "customer")
+    peers: list[tuple[subprocess.Popen[bytes], Api]] = [start_peer(base, "customer")]
+    api = peers[0][1]
     try:
         # An earlier call the agent missed, for the history.
         api.call("call.make", uri=engine.local_uri, screen_pop={"name": "Tom Becker"})
@@ -163,9 +181,35 @@ def run_app(out_dir: Path, base: Path) -> None:
         window.tabs.setCurrentWidget(window.history_view)
         settle()
         window.grab().save(str(out_dir / "call-history.png"))
+
+        # The four-way conference: Ben Okafor and Eva Novak are two more local
+        # softphones (the example's policy allows transfers to *.example.com
+        # only, so 127.0.0.1 is allowed here too).
+        window.tabs.setCurrentWidget(window.call_panel)
+        screen.manual_entry.clear()
+        engine.transfers.policy.allowed_domains.append("127.0.0.1")
+        colleagues = {"b.okafor": start_peer(base, "ben"), "e.novak": start_peer(base, "eva")}
+        peers.extend(colleagues.values())
+        for agent_id, (_, peer_api) in colleagues.items():
+            directory.agents[agent_id].uri = peer_api.call("status")["local_uri"]
+        assert screen.select_target("agent:b.okafor") and screen.start_supervised()
+        answer_when_rung(colleagues["b.okafor"][1], spin_until)
+        spin_until(screen.complete_button.isEnabled, "the consultation")
+        screen.manual_entry.setText(directory.agents["e.novak"].uri)
+        assert screen.call_fourth_party()
+        answer_when_rung(colleagues["e.novak"][1], spin_until)
+        conference = engine.conference
+        spin_until(lambda: len(conference.current().mixing()) == 3,  # type: ignore[union-attr]
+                   "the four-way mix")
+        for agent_id in colleagues:  # as their presence would now say
+            directory.agents[agent_id].state = AgentState.CONFERENCE
+            engine.presence.agent_changed.emit(agent_id)
+        settle(1.2)
+        screen.grab().save(str(out_dir / "four-way-conference.png"))
     finally:
-        api.call("app.quit")
-        peer.wait(15)
+        for proc, peer_api in peers:
+            peer_api.call("app.quit")
+            proc.wait(15)
         runtime.shutdown()
 
 
