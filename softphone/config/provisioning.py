@@ -57,7 +57,8 @@ def build_directory(provisioning: Provisioning) -> Directory:
         my_groups = [g.id for g in directory.groups if identity.agent_id in g.members]
     return Directory.from_json({
         "agents": [{"id": a.id, "name": a.name, "uri": a.uri} for a in directory.agents],
-        "groups": [{"id": g.id, "name": g.name, "members": list(g.members), "uri": g.uri}
+        "groups": [{"id": g.id, "name": g.name, "members": list(g.members), "uri": g.uri,
+                    "presence_list": g.presence_list}
                    for g in directory.groups],
         "presets": [{"id": p.id, "name": p.name, "number": p.number, "group": p.group}
                     for p in directory.presets],

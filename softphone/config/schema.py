@@ -166,6 +166,10 @@ class DirectoryGroup(Section):
         default_factory=list, description="Agent ids, in hunting order.")
     uri: OptSipUriStr = Field(
         default="", description="Optional group URI (a server hunt group); empty = the app hunts.")
+    presence_list: OptSipUriStr = Field(
+        default="", description="Optional resource-list URI on the presence server that expands "
+        "to the members (RFC 4662, e.g. `sip:sales-list@example.com`): one subscription "
+        "watches the group; if the server does not offer it, each member is watched alone.")
 
 
 class DirectoryPreset(Section):

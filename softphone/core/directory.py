@@ -44,12 +44,16 @@ class AgentGroup:
     name: display name.
     members: agent ids, in hunting order.
     uri: optional group URI (a server hunt group or fork).
+    presence_list: optional resource-list URI (RFC 4662) on the presence
+        server that expands to the members' presence: one subscription
+        watches the whole group.
     """
 
     group_id: str
     name: str
     members: list[str] = field(default_factory=list)
     uri: str = ""
+    presence_list: str = ""
 
 
 @dataclass
@@ -113,7 +117,8 @@ class Directory:
                 for a in self.agents.values()
             ],
             "groups": [
-                {"id": g.group_id, "name": g.name, "members": list(g.members), "uri": g.uri}
+                {"id": g.group_id, "name": g.name, "members": list(g.members), "uri": g.uri,
+                 "presence_list": g.presence_list}
                 for g in self.groups.values()
             ],
             "presets": [
@@ -145,7 +150,10 @@ class Directory:
             if unknown:
                 raise InvalidParamsError(f"{where}.members: unknown agent(s) {unknown}")
             uri = _uri(raw, "uri", where) if raw.get("uri") else ""
-            group = AgentGroup(_id(raw, where), _text(raw, "name", where), list(members), uri)
+            presence_list = (_uri(raw, "presence_list", where) if raw.get("presence_list")
+                             else "")
+            group = AgentGroup(_id(raw, where), _text(raw, "name", where), list(members), uri,
+                               presence_list)
             directory.groups[group.group_id] = group
         for i, raw in enumerate(_list(data, "presets")):
             where = f"presets[{i}]"
