@@ -117,6 +117,25 @@ def ask_fourth_party(parent: QWidget, party: Party, target_label: str,
     return FourthPartyChoice.CANCEL
 
 
+def failures(data: object) -> dict[str, str]:
+    """call id -> what the agent reads, for each party of a ``conference``
+    event (the engine's JSON) that never answered; shown as plain text."""
+    parties = data.get("parties") if isinstance(data, dict) else None
+    found: dict[str, str] = {}
+    for party in parties if isinstance(parties, list) else []:
+        failure = party.get("failure") if isinstance(party, dict) else None
+        if not isinstance(failure, dict):
+            continue
+        message = str(failure.get("message") or "")
+        if not message:
+            code, reason = failure.get("status_code") or 0, str(failure.get("reason") or "")
+            why = f"{code} {reason}".strip() if code else reason
+            message = f"{party.get('label') or 'The party'} did not answer" + (
+                f" ({why})" if why else "")
+        found[str(party.get("call_id"))] = one_line(message, 200)
+    return found
+
+
 def party_state_text(party: Party, hold: HoldState | None) -> str:
     """A party's state for the agent: a connected call on hold says so.
 
@@ -141,7 +160,9 @@ class ConferencePanel(QWidget):
         drop_button: hangs up the selected party.
         hold_button: holds or resumes the whole conference.
         leave_button: agent 1 leaves (the others keep talking) or rejoins.
-        status_label: held / left, in words.
+        status_label: held / left / who did not answer, in words.
+        failure_text: the last party that never answered, as the engine said
+            it ("" when none, or once another fourth party is in).
     """
 
     error = Signal(str)
@@ -152,6 +173,8 @@ class ConferencePanel(QWidget):
         self.setAccessibleName("Conference")
         self._conference = conference
         self._calls = calls
+        self.failure_text = ""
+        self._failed: set[str] = set()
         # Wakes the SIP pump so the re-INVITEs and BYEs go out at once.
         self._after_action = after_action
         self.model = QStandardItemModel(0, 3, self)
@@ -194,7 +217,7 @@ class ConferencePanel(QWidget):
         self.hold_button.clicked.connect(self.toggle_hold)
         self.leave_button.clicked.connect(self.toggle_presence)
         self.view.selectionModel().selectionChanged.connect(lambda *_: self._enable())
-        conference.changed.connect(lambda _data: self.refresh())
+        conference.changed.connect(self._on_changed)
         # A hold or resume changes a call, not the conference.
         calls.call_changed.connect(self._on_call_changed)
         self.refresh()
@@ -225,7 +248,9 @@ class ConferencePanel(QWidget):
         self.leave_button.setText("R&ejoin" if not conf.agent_present else "L&eave")
         self.leave_button.setAccessibleName("Rejoin the conference" if not conf.agent_present
                                             else "Leave the conference")
-        status = []
+        if any(p.role == PartyRole.FOURTH for p in conf.remote()):
+            self.failure_text = ""  # another fourth party is in (or on the way)
+        status = [self.failure_text] if self.failure_text else []
         if conf.held:
             status.append("The conference is on hold.")
         if not conf.agent_present:
@@ -234,6 +259,16 @@ class ConferencePanel(QWidget):
         self.status_label.setVisible(bool(status))
         self._enable()
         self.show()
+
+    def _on_changed(self, data: object) -> None:
+        new = {k: v for k, v in failures(data).items() if k not in self._failed}
+        if new:
+            self._failed.update(new)
+            self.failure_text = list(new.values())[-1]
+        if isinstance(data, dict) and data.get("ended"):
+            self._failed.clear()
+            self.failure_text = ""
+        self.refresh()
 
     def _on_call_changed(self, snap: CallSnapshot) -> None:
         conf = self._conference.current()

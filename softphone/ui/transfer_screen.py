@@ -36,6 +36,7 @@ from softphone.ui.conference_panel import (
     ConferencePanel,
     FourthPartyChoice,
     ask_fourth_party,
+    failures,
     live_fourth_party,
 )
 from softphone.ui.directory_model import (
@@ -145,6 +146,7 @@ class TransferScreen(QWidget):
                                                     after_action=self._after_action, parent=self)
             self.conference_panel.error.connect(self._on_panel_error)
         self.ask_fourth_party: AskFourthParty = ask_fourth_party
+        self._failures_shown: set[str] = set()
 
         self._build_layout()
         self._connect()
@@ -194,7 +196,7 @@ class TransferScreen(QWidget):
         engine.calls.call_changed.connect(lambda _snap: self.refresh())
         conference = getattr(engine, "conference", None)
         if conference is not None:
-            conference.changed.connect(lambda _conf: self.refresh())
+            conference.changed.connect(self._on_conference_changed)
 
     # -- directory --------------------------------------------------------------------
 
@@ -420,6 +422,16 @@ class TransferScreen(QWidget):
 
     def _on_progress(self, transfer: Transfer) -> None:
         self.status_label.setText(progress_text(transfer))
+        self.refresh()
+
+    def _on_conference_changed(self, data: object) -> None:
+        # A fourth party who never answered: said here too, since the
+        # conference (and its panel) may be gone with them.
+        for call_id, message in failures(data).items():
+            if call_id not in self._failures_shown:
+                self._failures_shown.add(call_id)
+                self.status_label.setText(message)
+                self.error.emit(message)
         self.refresh()
 
     def _after_action(self) -> None:

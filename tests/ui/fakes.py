@@ -174,6 +174,8 @@ class FakeConference(QObject):
         self.enabled = True
         self.conf: Conference | None = None
         self.ops: list[tuple[str, ...]] = []
+        # call id -> the engine's failure JSON, for a party that never answered
+        self.failures: dict[str, dict[str, object]] = {}
 
     def start(self, *parties: tuple[str, PartyRole, str, PartyState]) -> Conference:
         """A conference of (call id, role, label, state); each call is pushed as confirmed."""
@@ -185,9 +187,24 @@ class FakeConference(QObject):
         self.notify()
         return self.conf
 
-    def notify(self) -> None:
-        if self.conf is not None:
-            self.changed.emit({**self.conf.to_json(), "ended": False})
+    def notify(self, ended: bool = False) -> None:
+        conf = self.conf
+        if conf is None:
+            return
+        data = {**conf.to_json(), "ended": ended}
+        data["parties"] = [{**p.to_json(), "failure": self.failures.get(p.call_id)}
+                           for p in conf.parties.values()]
+        if ended:
+            self.conf = None
+        self.changed.emit(data)
+
+    def party_failed(self, call_id: str, code: int, reason: str, message: str = "",
+                     ends: bool = False) -> None:
+        """A ringing party never answered (the conference ends with it if ``ends``)."""
+        assert self.conf is not None
+        self.conf.parties[call_id].state = PartyState.LEFT
+        self.failures[call_id] = {"status_code": code, "reason": reason, "message": message}
+        self.notify(ended=ends)
 
     def current(self) -> Conference | None:
         return self.conf

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox, QWidget
 from pytestqt.qtbot import QtBot
 
@@ -82,3 +83,34 @@ def test_complete_question_for_a_fourth_party_still_ringing(qtbot: QtBot):
                                        ("c-carol", PartyRole.FOURTH, "Carol", PartyState.RINGING))
     party = live_fourth_party(conf)
     assert party is not None and party.state == PartyState.RINGING
+
+
+def test_a_fourth_party_that_did_not_answer_is_said_in_the_status(qtbot: QtBot):
+    calls = FakeCalls()
+    conference = FakeConference(calls)
+    panel = ConferencePanel(conference, calls, after_action=lambda: None)  # type: ignore[arg-type]
+    qtbot.addWidget(panel)
+    panel.show()
+    conference.start(("c-cust", PartyRole.CUSTOMER, "Jane", PartyState.JOINED),
+                     ("c-bob", PartyRole.TARGET, "Bob", PartyState.JOINED),
+                     ("c-dave", PartyRole.FOURTH, "<b>Dave</b>", PartyState.RINGING))
+    assert panel.status_label.isHidden()
+    conference.party_failed("c-dave", 486, "Busy <i>Here</i>\r\nX",
+                            "<b>Dave</b> did not answer (486 Busy <i>Here</i>\r\nX)")
+    assert panel.status_label.isVisible()
+    assert panel.status_label.textFormat() == Qt.TextFormat.PlainText
+    assert panel.status_label.text() == "<b>Dave</b> did not answer (486 Busy <i>Here</i>  X)"
+    assert set(state_column(panel)) == {"Customer", "Transfer target"}
+    # Holding keeps saying it, after the failure.
+    conference.conf.held = True  # type: ignore[union-attr]
+    conference.notify()
+    assert panel.status_label.text().endswith("The conference is on hold.")
+    assert panel.status_label.text().startswith("<b>Dave</b> did not answer")
+    conference.conf.held = False  # type: ignore[union-attr]
+    # Another fourth party is called: the old failure is no longer news.
+    conference.conf.add("c-eve", PartyRole.FOURTH, "Eve", PartyState.RINGING)  # type: ignore[union-attr]
+    conference.notify()
+    assert panel.status_label.isHidden()
+    # Without a message from the engine: composed from the status.
+    conference.party_failed("c-eve", 408, "no answer within 30 s")
+    assert panel.status_label.text() == "Eve did not answer (408 no answer within 30 s)"

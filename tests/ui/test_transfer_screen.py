@@ -216,3 +216,28 @@ def test_agent_state_selector_colour_timer_and_wrap_up(qtbot: QtBot, runtime: Ru
     QTest.mouseClick(widget.end_wrap_up_button, Qt.MouseButton.LeftButton)
     assert agent.status.state != AgentState.AFTER_CALL_WORK
     assert not widget.end_wrap_up_button.isVisible()
+
+
+def test_a_fourth_party_that_never_answered_is_said_even_after_the_conference_ends(
+        qtbot: QtBot, runtime: Runtime):
+    window = open_window(qtbot, runtime, features=UiFeatures(four_way_conference=True))
+    screen = screen_of(window)
+    # The engine's last word on a conference whose only fourth party did not
+    # answer: it is over (the consultation goes on), the failure in the party.
+    ended = {"conference_id": "conf-1", "transfer_id": "xfer-1", "held": False,
+             "agent_present": True, "ended": True, "parties": [
+                 {"call_id": "call-1", "role": "customer", "label": "Jane", "state": "waiting",
+                  "failure": None},
+                 {"call_id": "call-3", "role": "fourth", "label": "<b>Carol</b>",
+                  "state": "left", "failure": {"status_code": 486, "reason": "Busy Here",
+                                               "message": "<b>Carol</b> did not answer "
+                                                          "(486 Busy Here)"}}]}
+    errors: list[str] = []
+    screen.error.connect(errors.append)
+    runtime.engine.conference.changed.emit(ended)
+    assert screen.status_label.text() == "<b>Carol</b> did not answer (486 Busy Here)"
+    assert screen.status_label.textFormat() == Qt.TextFormat.PlainText
+    assert "<b>Carol</b> did not answer" in window.statusBar().currentMessage()
+    assert errors == ["<b>Carol</b> did not answer (486 Busy Here)"]
+    runtime.engine.conference.changed.emit(ended)  # said once
+    assert len(errors) == 1
