@@ -124,7 +124,7 @@ class Endpoint:
             if cfg.sip_port and cfg.port_fallback:
                 log.warning("SIP port %s on %s is in use; using a free port", cfg.sip_port,
                             cfg.bind_address)
-                self.udp_id, self.sip_port = self._bind(pj.PJSIP_TRANSPORT_UDP, 0)
+                self.udp_id, self.sip_port = self._bind_free_udp(f"port {cfg.sip_port} is in use")
                 picked_freely = True
             else:
                 raise StartupError(_bind_error("UDP", cfg.bind_address, cfg.sip_port, exc)) from exc
@@ -138,6 +138,10 @@ class Endpoint:
                 self.tcp_id, _ = self._bind(pj.PJSIP_TRANSPORT_TCP, self.sip_port)
                 return
             except pj.Error as exc:
+                if attempt == attempts and picked_freely:
+                    raise StartupError(
+                        f"no free SIP port on {cfg.bind_address}: the TCP side of each of "
+                        f"{attempts} ports tried was in use") from exc
                 if attempt == attempts:
                     raise StartupError(_bind_error("TCP", cfg.bind_address, self.sip_port,
                                                    exc)) from exc
@@ -146,7 +150,16 @@ class Endpoint:
                         cfg.bind_address)
                 picked_freely = True
                 self.ep.transportClose(self.udp_id)
-                self.udp_id, self.sip_port = self._bind(pj.PJSIP_TRANSPORT_UDP, 0)
+                self.udp_id, self.sip_port = self._bind_free_udp(
+                    f"TCP port {self.sip_port} is in use")
+
+    def _bind_free_udp(self, why: str) -> tuple[int, int]:
+        """Any free UDP port, after ``why`` (the port wanted could not be used)."""
+        try:
+            return self._bind(pj.PJSIP_TRANSPORT_UDP, 0)
+        except pj.Error as exc:
+            raise StartupError(f"no free SIP port on {self.config.bind_address}: {why} and no "
+                               f"other port could be opened ({exc.reason})") from exc
 
     def _bind(self, kind: int, port: int) -> tuple[int, int]:
         tc = pj.TransportConfig()
@@ -209,6 +222,8 @@ _FREE_PORT_ATTEMPTS = 20
 
 def _bind_error(kind: str, address: str, port: int, exc: pj.Error) -> str:
     reason = str(exc.reason)
+    if not port:
+        return f"no free SIP {kind} port on {address}: {reason}"
     if "in use" in reason.lower() or "98" in reason:
         return f"SIP {kind} port {port} on {address} is already in use"
     return f"could not open SIP {kind} port {port} on {address}: {reason}"
