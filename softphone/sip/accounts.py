@@ -2,6 +2,16 @@
 
 Registration retries are ours, not pjsua's: pjsua retries at a fixed interval,
 while hundreds of desktops losing one registrar must back off and spread out.
+
+Outages: a dropped TCP/TLS connection is reported by pjsua
+(:meth:`AccountManager.transport_lost`). UDP has no connection, so a
+registrar that goes away, and comes back having forgotten every binding, would
+go unnoticed until the next refresh (up to the whole expiry). Registered UDP
+accounts therefore send their registrar an OPTIONS keep-alive every
+``KEEPALIVE_INTERVAL_S``: any response proves it is there; none within
+``KEEPALIVE_TIMEOUT_S`` is an outage, reported like a failed REGISTER and
+retried with the same backoff, so the binding is back soon after the
+registrar. (An outage shorter than one interval can still be missed.)
 """
 
 from __future__ import annotations
@@ -36,6 +46,10 @@ log = logging.getLogger("softphone.sip")
 TRANSPORTS = ("udp", "tcp", "tls")
 # pjsua matches requests to accounts in priority order (the local account has 0).
 REGISTERED_ACCOUNT_PRIORITY = 10
+# UDP registrar keep-alive (see the module docstring). PJSIP retransmits the
+# OPTIONS at 0.5, 1.5 and 3.5 s: a registrar silent for 4 s is not there.
+KEEPALIVE_INTERVAL_S = 10.0
+KEEPALIVE_TIMEOUT_S = 4.0
 
 
 @dataclass(frozen=True)
@@ -113,6 +127,8 @@ class SipAccount(pj.Account):  # type: ignore[misc]
         super().__init__()
         self.manager = manager
         self.account_id = account_id
+        # Keep-alive OPTIONS whose transaction has not ended yet.
+        self.keepalives_in_flight = 0
 
     @guarded
     def onRegState(self, prm: pj.OnRegStateParam) -> None:
@@ -121,6 +137,16 @@ class SipAccount(pj.Account):  # type: ignore[misc]
     @guarded
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
         self.manager.incoming_call_handler(self, int(prm.callId), str(prm.rdata.wholeMsg))
+
+    @guarded
+    def onSendRequest(self, prm: pj.OnSendRequestParam) -> None:
+        # The final result of a request sent by sendRequest: keep-alives only.
+        tsx = prm.e.body.tsxState
+        if str(tsx.tsx.method) != "OPTIONS":
+            return
+        answered = (prm.e.type == pj.PJSIP_EVENT_TSX_STATE
+                    and tsx.type == pj.PJSIP_EVENT_RX_MSG)
+        self.manager._on_keepalive_result(self, answered, int(tsx.tsx.statusCode))
 
 
 class AccountManager(QObject):
@@ -145,6 +171,17 @@ class AccountManager(QObject):
         self._backoff: dict[str, Backoff] = {}
         self._retry_timers: dict[str, QTimer] = {}
         self._retry_due: dict[str, float] = {}
+        # UDP keep-alive: the URI pinged per account, and pings awaiting an answer.
+        self._keepalive_uri: dict[str, str] = {}
+        self._pinging: dict[str, float] = {}
+        self._keepalive = QTimer(self)
+        self._keepalive.setInterval(int(KEEPALIVE_INTERVAL_S * 1000))
+        self._keepalive.timeout.connect(self._send_keepalives)
+        self._keepalive_check = QTimer(self)
+        self._keepalive_check.setSingleShot(True)
+        self._keepalive_check.timeout.connect(self._check_keepalives)
+        self._doomed: list[SipAccount] = []  # see _delete
+        self._closed = False
         self.incoming_call_handler: Callable[[SipAccount, int, str], None] = _reject_all
         self.local_account_id = "local"
         self._rtp_port_base = random.randrange(10000, 60000, 2)
@@ -215,6 +252,8 @@ class AccountManager(QObject):
         acc = SipAccount(self, account_id)
         self._accounts[account_id] = acc
         self._backoff[account_id] = Backoff()
+        if spec.transport == "udp":
+            self._keepalive_uri[account_id] = registrar
         self._set_info(AccountInfo(account_id, str(aor), RegistrationState.REGISTERING,
                                    message="registering", transport=spec.transport))
         try:
@@ -286,7 +325,9 @@ class AccountManager(QObject):
         if account_id == self.local_account_id:
             raise InvalidParamsError("the local account cannot be removed")
         self._cancel_retry(account_id)
-        acc.shutdown()
+        self._keepalive_uri.pop(account_id, None)
+        self._pinging.pop(account_id, None)
+        self._delete(acc)
         del self._accounts[account_id]
         del self._info[account_id]
 
@@ -347,12 +388,36 @@ class AccountManager(QObject):
         """Delete every account (unregistering the registered ones)."""
         for account_id in list(self._retry_timers):
             self._cancel_retry(account_id)
+        self._keepalive.stop()
+        self._keepalive_check.stop()
+        self._keepalive_uri.clear()
+        self._pinging.clear()
+        self._closed = True
         for acc in self._accounts.values():
             try:
-                acc.shutdown()
+                self._delete(acc)
             except pj.Error:
                 log.exception("account shutdown failed")
         self._accounts.clear()
+
+    def _delete(self, acc: SipAccount) -> None:
+        """Delete the pjsua account, unless a keep-alive of it is still in flight.
+
+        The result of a request sent by ``Account.sendRequest`` is looked up
+        by account id, and pjsua2 aborts the process when that account is gone
+        (``pjsua_acc_get_user_data`` asserts). A keep-alive the registrar does
+        not answer lives for PJSIP's 32 s transaction timeout: such an account
+        is unregistered now and deleted when the transaction ends, or by
+        ``libDestroy`` (which ends every transaction before the accounts).
+        """
+        if not acc.keepalives_in_flight:
+            acc.shutdown()
+            return
+        try:
+            acc.setRegistration(False)
+        except pj.Error:
+            log.debug("account %s: no registration to end", acc.account_id)
+        self._doomed.append(acc)
 
     # -- callbacks ----------------------------------------------------------------
 
@@ -367,6 +432,8 @@ class AccountManager(QObject):
             self._set_info(replace(info, state=RegistrationState.REGISTERED, code=code,
                                    reason=reason, message=f"registered ({expiration} s)",
                                    retry_in=None))
+            if account_id in self._keepalive_uri and not self._keepalive.isActive():
+                self._keepalive.start()
         elif 200 <= code < 300:
             self._set_info(replace(info, state=RegistrationState.UNREGISTERED, code=code,
                                    reason=reason, message="unregistered", retry_in=None))
@@ -401,6 +468,62 @@ class AccountManager(QObject):
             acc.setRegistration(True)
         except pj.Error as exc:
             self._schedule_retry(account_id, 503, str(exc.reason))
+
+    # -- UDP keep-alive -------------------------------------------------------------
+
+    def _send_keepalives(self) -> None:
+        now = time.monotonic()
+        for account_id, uri in self._keepalive_uri.items():
+            info = self._info.get(account_id)
+            if (info is None or info.state != RegistrationState.REGISTERED
+                    or account_id in self._pinging):
+                continue
+            prm = pj.SendRequestParam()
+            prm.method = "OPTIONS"
+            prm.txOption.targetUri = uri
+            acc = self._accounts[account_id]
+            try:
+                acc.sendRequest(prm)
+            except pj.Error as exc:
+                log.debug("account %s: keep-alive not sent: %s", account_id, exc.reason)
+                continue
+            acc.keepalives_in_flight += 1
+            self._pinging[account_id] = now
+        if self._pinging and not self._keepalive_check.isActive():
+            self._keepalive_check.start(int(KEEPALIVE_TIMEOUT_S * 1000))
+
+    def _on_keepalive_result(self, acc: SipAccount, answered: bool, code: int) -> None:
+        acc.keepalives_in_flight = max(0, acc.keepalives_in_flight - 1)
+        if any(d is acc for d in self._doomed):
+            if not acc.keepalives_in_flight and not self._closed:
+                # Later: never delete an account inside its own callback.
+                self._doomed = [d for d in self._doomed if d is not acc]
+                QTimer.singleShot(0, acc.shutdown)
+            return
+        if self._accounts.get(acc.account_id) is not acc or acc.account_id not in self._pinging:
+            return  # already counted as an outage
+        if answered:
+            del self._pinging[acc.account_id]  # any response: the registrar is there
+        else:  # PJSIP gave up early (a transport error): no need to wait longer
+            self._keepalive_lost(acc.account_id, code)
+
+    def _check_keepalives(self) -> None:
+        deadline = time.monotonic() - KEEPALIVE_TIMEOUT_S + 0.05
+        for account_id, sent in list(self._pinging.items()):
+            if sent <= deadline:
+                self._keepalive_lost(account_id, 408)
+        if self._pinging:
+            oldest = min(self._pinging.values())
+            wait = max(0.05, oldest + KEEPALIVE_TIMEOUT_S - time.monotonic())
+            self._keepalive_check.start(int(wait * 1000))
+
+    def _keepalive_lost(self, account_id: str, code: int) -> None:
+        del self._pinging[account_id]
+        info = self._info.get(account_id)
+        if (info is None or info.state != RegistrationState.REGISTERED
+                or account_id in self._retry_due):
+            return
+        self._schedule_retry(account_id, code or 408, "registrar did not answer the keep-alive")
 
     def _cancel_retry(self, account_id: str) -> None:
         timer = self._retry_timers.pop(account_id, None)
