@@ -182,6 +182,12 @@ class AccountManager(QObject):
         self._keepalive_check.timeout.connect(self._check_keepalives)
         self._doomed: list[SipAccount] = []  # see _delete
         self._closed = False
+        # Accounts the user wants registered: a failed un-REGISTER of one that
+        # is not must never bring it back.
+        self._wanted: set[str] = set()
+        # The account being created: its state is kept but not announced
+        # until pjsua accepted it (create may report a first state at once).
+        self._creating: str | None = None
         self.incoming_call_handler: Callable[[SipAccount, int, str], None] = _reject_all
         self.local_account_id = "local"
         self._rtp_port_base = random.randrange(10000, 60000, 2)
@@ -254,14 +260,19 @@ class AccountManager(QObject):
         self._backoff[account_id] = Backoff()
         if spec.transport == "udp":
             self._keepalive_uri[account_id] = registrar
+        self._wanted.add(account_id)
+        self._creating = account_id
         self._set_info(AccountInfo(account_id, str(aor), RegistrationState.REGISTERING,
                                    message="registering", transport=spec.transport))
         try:
             acc.create(cfg, True)
         except pj.Error as exc:
-            self._accounts.pop(account_id, None)
-            self._info.pop(account_id, None)
+            self._forget(account_id)
             raise SipError(f"could not create the account: {exc.reason}") from exc
+        finally:
+            self._creating = None
+        # The latest state: "registering", or what pjsua reported during create.
+        self.registration_changed.emit(self._info[account_id])
         return account_id
 
     def _media_config(self, cfg: pj.AccountConfig, srtp: str) -> None:
@@ -303,9 +314,13 @@ class AccountManager(QObject):
         if account_id == self.local_account_id:
             raise InvalidParamsError("the local account has no registration")
         self._cancel_retry(account_id)
+        was_wanted = account_id in self._wanted
+        self._wanted.discard(account_id)
         try:
             acc.setRegistration(False)
         except pj.Error as exc:
+            if was_wanted:
+                self._wanted.add(account_id)
             raise SipError(f"could not unregister: {exc.reason}") from exc
 
     def reregister(self, account_id: str) -> None:
@@ -313,6 +328,7 @@ class AccountManager(QObject):
         if account_id == self.local_account_id:
             raise InvalidParamsError("the local account has no registration")
         self._cancel_retry(account_id)
+        self._wanted.add(account_id)
         self._set_info(replace(self._info[account_id], state=RegistrationState.REGISTERING,
                                message="registering", retry_in=None))
         try:
@@ -324,12 +340,12 @@ class AccountManager(QObject):
         acc = self.get(account_id)
         if account_id == self.local_account_id:
             raise InvalidParamsError("the local account cannot be removed")
+        self._wanted.discard(account_id)
         self._cancel_retry(account_id)
         self._keepalive_uri.pop(account_id, None)
         self._pinging.pop(account_id, None)
         self._delete(acc)
-        del self._accounts[account_id]
-        del self._info[account_id]
+        self._forget(account_id)
 
     def get(self, account_id: str) -> SipAccount:
         try:
@@ -365,13 +381,15 @@ class AccountManager(QObject):
         for info in list(self._info.values()):
             if (info.transport in ("tcp", "tls") and info.account_id not in self._retry_due
                     # A REGISTER in flight reports its own failure.
-                    and info.state == RegistrationState.REGISTERED):
+                    and info.state == RegistrationState.REGISTERED
+                    and info.account_id in self._wanted):
                 self._schedule_retry(info.account_id, 503, "connection to the registrar lost")
 
     def unregister_all(self) -> int:
         """Send un-REGISTER for every registered account; returns how many."""
         count = 0
         for account_id, info in self._info.items():
+            self._wanted.discard(account_id)
             self._cancel_retry(account_id)
             if info.state == RegistrationState.REGISTERED:
                 try:
@@ -386,6 +404,7 @@ class AccountManager(QObject):
 
     def shutdown(self) -> None:
         """Delete every account (unregistering the registered ones)."""
+        self._wanted.clear()
         for account_id in list(self._retry_timers):
             self._cancel_retry(account_id)
         self._keepalive.stop()
@@ -437,6 +456,15 @@ class AccountManager(QObject):
         elif 200 <= code < 300:
             self._set_info(replace(info, state=RegistrationState.UNREGISTERED, code=code,
                                    reason=reason, message="unregistered", retry_in=None))
+        elif account_id not in self._wanted:
+            # The un-REGISTER the user asked for failed (408, 503...): the
+            # registrar drops the binding when it expires. Never retry into
+            # registering again.
+            self._cancel_retry(account_id)
+            message = f"unregistered; the registrar did not confirm ({code} {reason})"
+            log.warning("account %s: %s", account_id, message)
+            self._set_info(replace(info, state=RegistrationState.UNREGISTERED, code=code,
+                                   reason=reason, message=message, retry_in=None))
         else:
             self._schedule_retry(account_id, code, reason)
 
@@ -460,7 +488,7 @@ class AccountManager(QObject):
     def _retry(self, account_id: str) -> None:
         self._retry_due.pop(account_id, None)
         acc = self._accounts.get(account_id)
-        if acc is None:
+        if acc is None or account_id not in self._wanted:
             return
         self._set_info(replace(self._info[account_id], state=RegistrationState.REGISTERING,
                                message="registering (retry)", retry_in=None))
@@ -521,7 +549,7 @@ class AccountManager(QObject):
         del self._pinging[account_id]
         info = self._info.get(account_id)
         if (info is None or info.state != RegistrationState.REGISTERED
-                or account_id in self._retry_due):
+                or account_id in self._retry_due or account_id not in self._wanted):
             return
         self._schedule_retry(account_id, code or 408, "registrar did not answer the keep-alive")
 
@@ -534,7 +562,18 @@ class AccountManager(QObject):
 
     def _set_info(self, info: AccountInfo) -> None:
         self._info[info.account_id] = info
-        self.registration_changed.emit(info)
+        if info.account_id != self._creating:
+            self.registration_changed.emit(info)
+
+    def _forget(self, account_id: str) -> None:
+        """Drop every trace of an account (removed, or its creation failed)."""
+        self._cancel_retry(account_id)
+        self._wanted.discard(account_id)
+        self._keepalive_uri.pop(account_id, None)
+        self._pinging.pop(account_id, None)
+        self._accounts.pop(account_id, None)
+        self._info.pop(account_id, None)
+        self._backoff.pop(account_id, None)
 
 
 def _host_for_uri(host: str) -> str:
