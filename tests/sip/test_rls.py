@@ -1,0 +1,410 @@
+"""The resource-list SUBSCRIBE dialog client (softphone.sip.rls) against a
+scripted server on 127.0.0.1: digest auth, NOTIFY handling (versions,
+retransmissions, other dialogs, garbage), refresh, re-subscription, failure
+before the list works, unsubscribe, TCP framing."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from softphone.core.agent_state import AgentState
+from softphone.core.errors import InvalidUriError
+from softphone.core.rlmi import ListNotification
+from softphone.sip import rls as rls_module
+from softphone.sip.rls import ListAccount, ListSubscription
+from softphone.sip.rls_message import (
+    SipMessage,
+    StreamFramer,
+    digest_authorization,
+    parse_challenge,
+    parse_message,
+    parse_name_addr,
+    parse_params,
+)
+
+LIST = "sip:support-list@127.0.0.1"
+BOUNDARY = "b0undary"
+
+
+class FakeServer:
+    """A scripted SIP server (proxy + RLS in one) on a UDP or TCP socket."""
+
+    def __init__(self, transport: str = "udp") -> None:
+        self.transport = transport
+        if transport == "udp":
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        else:
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        if transport == "tcp":
+            self.sock.listen(1)
+        self.sock.setblocking(False)
+        self.port = self.sock.getsockname()[1]
+        self.conn: socket.socket | None = None
+        self.framer = StreamFramer()
+        self.inbox: list[tuple[SipMessage, Any]] = []
+        self.raw: list[bytes] = []
+
+    def close(self) -> None:
+        for s in (self.conn, self.sock):
+            if s is not None:
+                s.close()
+
+    def _poll(self) -> bool:
+        if self.transport == "tcp":
+            if self.conn is None:
+                try:
+                    self.conn, _ = self.sock.accept()
+                    self.conn.setblocking(False)
+                except BlockingIOError:
+                    return bool(self.inbox)
+            try:
+                data = self.conn.recv(65535)
+            except BlockingIOError:
+                return bool(self.inbox)
+            for raw in self.framer.feed(data):
+                self.raw.append(raw)
+                self.inbox.append((parse_message(raw), None))
+            return bool(self.inbox)
+        while True:
+            try:
+                data, addr = self.sock.recvfrom(65535)
+            except BlockingIOError:
+                return bool(self.inbox)
+            self.raw.append(data)
+            self.inbox.append((parse_message(data), addr))
+
+    def expect(self, qtbot: QtBot, what: str, timeout: int = 3000) -> tuple[SipMessage, Any]:
+        """The next message: a request ``what`` ("SUBSCRIBE") or a response ("200")."""
+        qtbot.waitUntil(self._poll, timeout=timeout)
+        msg, addr = self.inbox.pop(0)
+        got = msg.method if msg.is_request else str(msg.status)
+        assert got == what, (what, msg)
+        return msg, addr
+
+    def quiet(self, qtbot: QtBot, ms: int = 300) -> None:
+        """Nothing arrives for ``ms`` (the client stays silent)."""
+        qtbot.wait(ms)
+        self._poll()
+        assert not self.inbox, self.inbox
+
+    def send(self, data: bytes, addr: Any) -> None:
+        if self.transport == "tcp":
+            assert self.conn is not None
+            self.conn.sendall(data)
+        else:
+            self.sock.sendto(data, addr)
+
+    def reply(self, req: SipMessage, addr: Any, status: int, reason: str,
+              headers: list[tuple[str, str]] | None = None, to_tag: str = "srv") -> None:
+        to = req.get("To")
+        if "tag=" not in to:
+            to += f";tag={to_tag}"
+        hs = [("Via", v) for v in req.get_all("Via")] + [
+            ("From", req.get("From")), ("To", to), ("Call-ID", req.get("Call-ID")),
+            ("CSeq", req.get("CSeq"))] + (headers or [])
+        self.send(SipMessage(status=status, reason=reason, headers=hs).encode(), addr)
+
+    def notify(self, sub: SipMessage, cseq: int, *, body: bytes = b"", content_type: str = "",
+               state: str = "active;expires=600", call_id: str | None = None,
+               from_tag: str = "srv") -> None:
+        contact = parse_name_addr(sub.get_all("Contact")[0]).uri
+        host, port = contact.split("@")[1].split(";")[0].split(":")
+        via = f"SIP/2.0/{self.transport.upper()} 127.0.0.1:{self.port};branch=z9hG4bKn{cseq}"
+        hs = [("Via", via), ("From", f"<{LIST}>;tag={from_tag}"), ("To", sub.get("From")),
+              ("Call-ID", call_id or sub.get("Call-ID")), ("CSeq", f"{cseq} NOTIFY"),
+              ("Event", "presence"), ("Contact", f"<sip:rls@127.0.0.1:{self.port}>"),
+              ("Subscription-State", state), ("Require", "eventlist")]
+        if content_type:
+            hs.append(("Content-Type", content_type))
+        data = SipMessage(method="NOTIFY", uri=contact, headers=hs, body=body).encode()
+        self.send(data, (host, int(port)))
+
+
+def rlmi(version: int, full: bool, members: dict[str, str | None]) -> tuple[str, bytes]:
+    """An RLMI body; ``members``: user -> PIDF note (None: no instance)."""
+    resources = ""
+    parts = b""
+    for user, note in members.items():
+        uri = f"sip:{user}@127.0.0.1"
+        if note is None:
+            resources += f'<resource uri="{uri}"/>'
+            continue
+        resources += (f'<resource uri="{uri}"><instance id="i" state="active" cid="{user}@c"/>'
+                      "</resource>")
+        pidf = (f'<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="{uri}"><tuple id="t">'
+                f"<status><basic>open</basic></status><note>{note}</note></tuple></presence>")
+        parts += (f"--{BOUNDARY}\r\nContent-ID: <{user}@c>\r\n"
+                  f"Content-Type: application/pidf+xml\r\n\r\n{pidf}\r\n").encode()
+    doc = (f'<list xmlns="urn:ietf:params:xml:ns:rlmi" uri="{LIST}" version="{version}" '
+           f'fullState="{str(full).lower()}">{resources}</list>')
+    body = (f"--{BOUNDARY}\r\nContent-ID: <root@c>\r\nContent-Type: application/rlmi+xml\r\n\r\n"
+            f"{doc}\r\n").encode() + parts + f"--{BOUNDARY}--\r\n".encode()
+    ctype = (f'multipart/related;type="application/rlmi+xml";start="<root@c>";'
+             f'boundary="{BOUNDARY}"')
+    return ctype, body
+
+
+@pytest.fixture
+def server() -> Iterator[FakeServer]:
+    srv = FakeServer()
+    yield srv
+    srv.close()
+
+
+def account(srv: FakeServer, password: str = "pw") -> ListAccount:
+    return ListAccount(aor="sip:1001@127.0.0.1", username="1001", password=password, realm="*",
+                       transport=srv.transport, proxy=f"sip:127.0.0.1:{srv.port};lr",
+                       registrar="", bind_address="127.0.0.1")
+
+
+class Recorder:
+    def __init__(self, sub: ListSubscription) -> None:
+        self.notifications: list[ListNotification] = []
+        self.failures: list[str] = []
+        sub.notified.connect(self.notifications.append)
+        sub.failed.connect(self.failures.append)
+
+
+def start(qtbot: QtBot, srv: FakeServer, password: str = "pw"
+          ) -> tuple[ListSubscription, Recorder, SipMessage, Any]:
+    """Subscribe, answer 200 (no auth) and deliver a first full state."""
+    sub = ListSubscription(account(srv, password), LIST)
+    rec = Recorder(sub)
+    sub.start()
+    req, addr = srv.expect(qtbot, "SUBSCRIBE")
+    srv.reply(req, addr, 200, "OK", [("Contact", f"<sip:rls@127.0.0.1:{srv.port}>"),
+                                     ("Expires", "600")])
+    ctype, body = rlmi(1, True, {"1002": "Available", "1003": None})
+    srv.notify(req, 1, body=body, content_type=ctype)
+    srv.expect(qtbot, "200")
+    qtbot.waitUntil(lambda: len(rec.notifications) == 1)
+    return sub, rec, req, addr
+
+
+def test_digest_auth_notify_handling_and_unsubscribe(qtbot: QtBot, server: FakeServer):
+    sub = ListSubscription(account(server), LIST)
+    rec = Recorder(sub)
+    sub.start()
+    req, addr = server.expect(qtbot, "SUBSCRIBE")
+    assert req.uri == LIST and req.get("Event") == "presence"
+    assert req.get("Supported") == "eventlist" and req.get("Expires") == "600"
+    assert "application/rlmi+xml" in req.get("Accept") and "multipart/related" in req.get("Accept")
+    assert req.get("Route") == f"<sip:127.0.0.1:{server.port};lr>"
+    server.reply(req, addr, 407, "Proxy Authentication Required",
+                 [("Proxy-Authenticate", 'Digest realm="127.0.0.1", nonce="n1", qop="auth"')])
+    req2, addr = server.expect(qtbot, "SUBSCRIBE")
+    assert req2.get("Call-ID") == req.get("Call-ID") and req2.cseq()[0] == req.cseq()[0] + 1
+    auth = req2.get("Proxy-Authorization")
+    fields = parse_params(";" + auth.removeprefix("Digest ").replace(", ", ";"))
+    challenge = parse_challenge('Digest realm="127.0.0.1", nonce="n1", qop="auth"')
+    assert challenge is not None
+    expected = digest_authorization(challenge, method="SUBSCRIBE", uri=LIST, username="1001",
+                                    password="pw", nc=int(fields["nc"], 16),
+                                    cnonce=fields["cnonce"])
+    assert auth == expected
+    server.reply(req2, addr, 200, "OK", [("Contact", f"<sip:rls@127.0.0.1:{server.port}>"),
+                                         ("Expires", "600")])
+
+    ctype, body = rlmi(1, True, {"1002": "Available", "1003": None})
+    server.notify(req2, 1, body=body, content_type=ctype)
+    ok, _ = server.expect(qtbot, "200")
+    assert parse_name_addr(ok.get("To")).tag == parse_name_addr(req2.get("From")).tag
+    qtbot.waitUntil(lambda: len(rec.notifications) == 1)
+    first = rec.notifications[0]
+    assert first.full_state and first.states == {
+        "sip:1002@127.0.0.1": (AgentState.AVAILABLE, ""), "sip:1003@127.0.0.1": None}
+    assert sub.active
+
+    server.notify(req2, 1, body=body, content_type=ctype)  # a retransmission
+    again, _ = server.expect(qtbot, "200")
+    assert again.get("CSeq") == ok.get("CSeq")
+    ctype, body = rlmi(2, False, {"1003": "Not Ready: Lunch"})
+    server.notify(req2, 2, body=body, content_type=ctype)
+    server.expect(qtbot, "200")
+    qtbot.waitUntil(lambda: len(rec.notifications) == 2)
+    assert rec.notifications[1].states == {"sip:1003@127.0.0.1": (AgentState.NOT_READY, "Lunch")}
+
+    ctype, body = rlmi(2, False, {"1003": "Available"})  # an old version
+    server.notify(req2, 3, body=body, content_type=ctype)
+    server.expect(qtbot, "200")
+    server.notify(req2, 4, body=body, content_type=ctype, call_id="another-dialog")
+    server.expect(qtbot, "481")
+    server.notify(req2, 4, body=body, content_type=ctype, from_tag="forked")
+    server.expect(qtbot, "481")
+    for garbage in (b"\x00\xff garbage", b"NOTIFY sip:x SIP/2.0\r\nbroken\r\n\r\n",
+                    b"SIP/2.0 200 OK\r\nCSeq: 1 SUBSCRIBE\r\nVia: x\r\n\r\n"):
+        server.send(garbage, ("127.0.0.1", int(req2.get("Contact").split(":")[-1].rstrip(">"))))
+    server.notify(req2, 5, body=b"--" + BOUNDARY.encode() + b"\r\n\r\n<list",
+                  content_type=ctype)  # malformed RLMI: answered, logged, ignored
+    server.expect(qtbot, "200")
+    server.quiet(qtbot, 200)
+    assert len(rec.notifications) == 2 and rec.failures == []
+
+    sub.stop()
+    bye, _ = server.expect(qtbot, "SUBSCRIBE")
+    assert bye.get("Expires") == "0" and bye.uri == f"sip:rls@127.0.0.1:{server.port}"
+    assert parse_name_addr(bye.get("To")).tag == "srv"
+    assert bye.cseq()[0] > req2.cseq()[0]
+
+
+def test_wrong_password_fails(qtbot: QtBot, server: FakeServer):
+    sub = ListSubscription(account(server, password="wrong"), LIST)
+    rec = Recorder(sub)
+    sub.start()
+    for nonce in ("n1", "n2", "n3"):
+        req, addr = server.expect(qtbot, "SUBSCRIBE")
+        server.reply(req, addr, 407, "Proxy Authentication Required",
+                     [("Proxy-Authenticate", f'Digest realm="127.0.0.1", nonce="{nonce}"')])
+    qtbot.waitUntil(lambda: rec.failures != [])
+    assert "credentials" in rec.failures[0] and not sub.transient_failure
+    server.quiet(qtbot)
+
+
+@pytest.mark.parametrize("code", [404, 489, 415])
+def test_refusal_before_any_rlmi_means_not_offered(qtbot: QtBot, server: FakeServer, code: int):
+    sub = ListSubscription(account(server), LIST)
+    rec = Recorder(sub)
+    sub.start()
+    req, addr = server.expect(qtbot, "SUBSCRIBE")
+    server.reply(req, addr, code, "No")
+    qtbot.waitUntil(lambda: rec.failures != [])
+    assert rec.failures[0].startswith(str(code))
+    server.quiet(qtbot)
+
+
+def test_notify_without_rlmi_means_not_offered_and_unsubscribes(qtbot: QtBot,
+                                                                server: FakeServer):
+    sub = ListSubscription(account(server), LIST)
+    rec = Recorder(sub)
+    sub.start()
+    req, addr = server.expect(qtbot, "SUBSCRIBE")
+    server.reply(req, addr, 200, "OK", [("Contact", f"<sip:p@127.0.0.1:{server.port}>"),
+                                        ("Expires", "600")])
+    server.notify(req, 1)  # a presence server's NOTIFY for an unknown presentity
+    server.expect(qtbot, "200")
+    bye, _ = server.expect(qtbot, "SUBSCRIBE")
+    assert bye.get("Expires") == "0"
+    assert rec.failures and "no RLMI" in rec.failures[0]
+
+
+def test_no_answer_is_retransmitted_then_given_up(qtbot: QtBot, server: FakeServer,
+                                                  monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(rls_module, "T1_S", 0.05)
+    monkeypatch.setattr(rls_module, "TRANSACTION_TIMEOUT_S", 0.4)
+    sub = ListSubscription(account(server), LIST)
+    rec = Recorder(sub)
+    sub.start()
+    qtbot.waitUntil(lambda: rec.failures != [], timeout=3000)
+    server._poll()
+    branches = {m.get_all("Via")[0] for m, _ in server.inbox}
+    assert len(server.inbox) >= 3 and len(branches) == 1  # the same request, resent
+    assert sub.transient_failure and rec.failures[0].startswith("408")
+
+
+def test_partial_state_gap_starts_a_new_subscription(qtbot: QtBot, server: FakeServer):
+    sub, rec, req, _addr = start(qtbot, server)
+    ctype, body = rlmi(5, False, {"1002": "Talking"})  # versions 2-4 went missing
+    server.notify(req, 2, body=body, content_type=ctype)
+    server.expect(qtbot, "200")
+    qtbot.waitUntil(lambda: len(rec.notifications) == 2)
+    old, _ = server.expect(qtbot, "SUBSCRIBE")
+    assert old.get("Expires") == "0" and old.get("Call-ID") == req.get("Call-ID")
+    new, _ = server.expect(qtbot, "SUBSCRIBE")
+    assert new.get("Call-ID") != req.get("Call-ID") and "tag=" not in new.get("To")
+    assert rec.failures == []
+    sub.stop()
+
+
+def test_terminated_subscription_is_renewed(qtbot: QtBot, server: FakeServer):
+    sub, rec, req, addr = start(qtbot, server)
+    server.notify(req, 2, state="terminated;reason=deactivated")
+    server.expect(qtbot, "200")
+    new, addr = server.expect(qtbot, "SUBSCRIBE")
+    assert new.get("Call-ID") != req.get("Call-ID") and new.get("Expires") == "600"
+    server.reply(new, addr, 200, "OK", [("Expires", "600")])
+    ctype, body = rlmi(1, True, {"1002": "Available"})
+    server.notify(new, 1, body=body, content_type=ctype)
+    server.expect(qtbot, "200")
+    qtbot.waitUntil(lambda: len(rec.notifications) == 2)
+    assert rec.failures == []
+    sub.stop()
+
+
+def test_terminated_rejected_gives_up(qtbot: QtBot, server: FakeServer):
+    _sub, rec, req, _ = start(qtbot, server)
+    server.notify(req, 2, state="terminated;reason=rejected")
+    server.expect(qtbot, "200")
+    qtbot.waitUntil(lambda: rec.failures != [])
+    assert "rejected" in rec.failures[0]
+    server.quiet(qtbot)
+
+
+def test_refresh_before_expiry_and_481_renews(qtbot: QtBot, server: FakeServer):
+    sub = ListSubscription(account(server), LIST)
+    rec = Recorder(sub)
+    sub.start()
+    req, addr = server.expect(qtbot, "SUBSCRIBE")
+    server.reply(req, addr, 200, "OK", [("Contact", f"<sip:rls@127.0.0.1:{server.port}>"),
+                                        ("Expires", "1")])
+    ctype, body = rlmi(1, True, {"1002": "Available"})
+    server.notify(req, 1, body=body, content_type=ctype)
+    server.expect(qtbot, "200")
+    refresh, addr = server.expect(qtbot, "SUBSCRIBE", timeout=2500)
+    assert refresh.get("Call-ID") == req.get("Call-ID")
+    assert parse_name_addr(refresh.get("To")).tag == "srv"
+    server.reply(refresh, addr, 481, "Subscription Does Not Exist")  # the server restarted
+    new, _ = server.expect(qtbot, "SUBSCRIBE")
+    assert new.get("Call-ID") != req.get("Call-ID")
+    assert rec.failures == []
+    sub.stop()
+
+
+def test_tcp_stream_with_two_messages_in_one_segment(qtbot: QtBot):
+    srv = FakeServer("tcp")
+    try:
+        sub = ListSubscription(account(srv), LIST)
+        rec = Recorder(sub)
+        sub.start()
+        req, _ = srv.expect(qtbot, "SUBSCRIBE")
+        assert req.get_all("Via")[0].startswith("SIP/2.0/TCP ")
+        assert req.get("Contact").endswith(";transport=tcp>")
+        ok = SipMessage(status=200, reason="OK", headers=[
+            *(("Via", v) for v in req.get_all("Via")), ("From", req.get("From")),
+            ("To", req.get("To") + ";tag=srv"), ("Call-ID", req.get("Call-ID")),
+            ("CSeq", req.get("CSeq")), ("Expires", "600")]).encode()
+        ctype, body = rlmi(1, True, {"1002": "Not Ready: Break"})
+        notify = SipMessage(method="NOTIFY", uri="sip:x@127.0.0.1", headers=[
+            ("Via", f"SIP/2.0/TCP 127.0.0.1:{srv.port};branch=z9hG4bKt1"),
+            ("From", f"<{LIST}>;tag=srv"), ("To", req.get("From")),
+            ("Call-ID", req.get("Call-ID")), ("CSeq", "1 NOTIFY"), ("Event", "presence"),
+            ("Subscription-State", "active;expires=600"), ("Content-Type", ctype)],
+            body=body).encode()
+        srv.send(ok + notify, None)
+        srv.expect(qtbot, "200")
+        qtbot.waitUntil(lambda: len(rec.notifications) == 1)
+        assert rec.notifications[0].states == {
+            "sip:1002@127.0.0.1": (AgentState.NOT_READY, "Break")}
+        sub.stop()
+        bye, _ = srv.expect(qtbot, "SUBSCRIBE")
+        assert bye.get("Expires") == "0"
+    finally:
+        srv.close()
+
+
+def test_bad_list_uri_and_unsupported_transport(qtbot: QtBot):
+    acc = ListAccount("sip:a@h", "a", "p", "*", "udp", "", "", "127.0.0.1")
+    with pytest.raises(InvalidUriError):
+        ListSubscription(acc, "not a uri")
+    sub = ListSubscription(replace(acc, transport="tls"), LIST)
+    rec = Recorder(sub)
+    sub.start()
+    qtbot.waitUntil(lambda: rec.failures != [])
+    assert "tls" in rec.failures[0]

@@ -1,0 +1,157 @@
+"""SIP message parsing, stream framing and digest auth of the resource-list
+subscriber (softphone.sip.rls_message), including malformed input."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from softphone.sip.rls import refresh_delay
+from softphone.sip.rls_message import (
+    MAX_MESSAGE_BYTES,
+    SipMessage,
+    SipParseError,
+    StreamFramer,
+    digest_authorization,
+    parse_challenge,
+    parse_message,
+    parse_name_addr,
+    parse_subscription_state,
+    split_commas,
+    via_params,
+)
+
+NOTIFY = (
+    b"NOTIFY sip:rls-1@127.0.0.1:40000 SIP/2.0\r\n"
+    b"Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK1;rport, SIP/2.0/UDP 10.0.0.1;branch=z2\r\n"
+    b"t: <sip:1001@127.0.0.1>;tag=ours\r\n"
+    b"f: <sip:support-list@127.0.0.1>;tag=theirs\r\n"
+    b"i: abc\r\n"
+    b"CSeq: 7 NOTIFY\r\n"
+    b"Subscription-State: active;expires=599\r\n"
+    b"Record-Route: <sip:p1;lr>,\r\n <sip:p2;lr>\r\n"
+    b"Content-Type: text/plain\r\n"
+    b"l: 5\r\n\r\nhelloEXTRA"
+)
+
+
+def test_request_with_compact_folded_and_joined_headers():
+    msg = parse_message(NOTIFY)
+    assert (msg.method, msg.uri, msg.is_request) == ("NOTIFY", "sip:rls-1@127.0.0.1:40000", True)
+    assert msg.get("To") == "<sip:1001@127.0.0.1>;tag=ours"
+    assert parse_name_addr(msg.get("from")).tag == "theirs"
+    assert msg.get("Call-ID") == "abc"
+    assert msg.cseq() == (7, "NOTIFY")
+    assert msg.get_all("Via")[1] == "SIP/2.0/UDP 10.0.0.1;branch=z2"
+    assert via_params(msg.get_all("Via")[0]) == {"branch": "z9hG4bK1", "rport": ""}
+    assert msg.get_all("Record-Route") == ["<sip:p1;lr>", "<sip:p2;lr>"]
+    assert msg.body == b"hello"  # Content-Length wins over trailing bytes
+    assert parse_subscription_state(msg.get("Subscription-State")) == (
+        "active", {"expires": "599"})
+
+
+def test_response_and_round_trip():
+    msg = SipMessage(status=200, reason="OK", headers=[("CSeq", "2 SUBSCRIBE"), ("Call-ID", "x")],
+                     body=b"")
+    again = parse_message(msg.encode())
+    assert (again.status, again.reason, again.method) == (200, "OK", "SUBSCRIBE")
+    assert again.get("Content-Length") == "0"
+
+
+def test_name_addr_forms():
+    assert parse_name_addr('"A, B" <sip:a@h;transport=tcp>;tag=1;x="y"').uri == (
+        "sip:a@h;transport=tcp")
+    assert parse_name_addr("sip:a@h;tag=2").tag == "2"
+    assert split_commas('"x, y" <sip:a@h>, <sip:b@h;p=1,2>') == ['"x, y" <sip:a@h>',
+                                                                 "<sip:b@h;p=1,2>"]
+    for bad in ("<sip:a@h", "", "<>"):
+        with pytest.raises(SipParseError):
+            parse_name_addr(bad)
+
+
+@pytest.mark.parametrize("data", [
+    b"", b"\r\n\r\n", b"HELLO\r\n\r\n", b"SIP/2.0 99 Low\r\nCSeq: 1 X\r\n\r\n",
+    b"NOTIFY sip:a SIP/2.0\r\nBad header\r\n\r\n",
+    b"NOTIFY sip:a SIP/2.0\r\n continuation first\r\n\r\n",
+    b"NOTIFY sip:a SIP/2.0\r\nContent-Length: 99\r\n\r\nshort",
+    b"NOTIFY sip:a SIP/2.0\r\nContent-Length: -1\r\n\r\n",
+    b"NOTIFY sip:a SIP/2.0\r\nFrom: \xff\r\n\r\n",
+    b"SIP/2.0 200 OK\r\nCSeq: x\r\n\r\n",
+    b"NOTIFY sip:a SIP/2.0\r\n" + b"X-A: b\r\n" * 300 + b"\r\n",
+    b"NOTIFY sip:a SIP/2.0\r\nno end of headers",
+])
+def test_malformed_messages(data):
+    with pytest.raises(SipParseError):
+        parse_message(data)
+
+
+def test_oversized_message():
+    with pytest.raises(SipParseError):
+        parse_message(b"NOTIFY sip:a SIP/2.0\r\n\r\n" + b"x" * MAX_MESSAGE_BYTES)
+
+
+def test_random_garbage_only_raises_parse_errors():
+    rng = random.Random(3261)
+    for _ in range(500):
+        data = bytearray(NOTIFY)
+        for _ in range(rng.randint(1, 6)):
+            pos = rng.randrange(len(data))
+            data[pos:pos + rng.randint(0, 3)] = bytes(rng.randrange(256)
+                                                      for _ in range(rng.randint(0, 3)))
+        try:
+            msg = parse_message(bytes(data))
+            msg.get_all("Via")
+            parse_name_addr(msg.get("To", "<sip:x>"))
+        except SipParseError:
+            pass
+
+
+def test_stream_framer():
+    framer = StreamFramer()
+    first = b"SIP/2.0 200 OK\r\nCSeq: 1 SUBSCRIBE\r\nContent-Length: 3\r\n\r\nabc"
+    second = b"NOTIFY sip:a SIP/2.0\r\nl: 0\r\n\r\n"
+    assert framer.feed(b"\r\n\r\n" + first[:10]) == []
+    assert framer.feed(first[10:] + second[:5]) == [first]
+    assert framer.feed(second[5:]) == [second]
+    with pytest.raises(SipParseError, match="Content-Length"):
+        StreamFramer().feed(b"NOTIFY sip:a SIP/2.0\r\n\r\n")
+    with pytest.raises(SipParseError):
+        StreamFramer().feed(b"NOTIFY sip:a SIP/2.0\r\nContent-Length: 999999999\r\n\r\n")
+    with pytest.raises(SipParseError):
+        StreamFramer().feed(b"X" * 70_000)
+
+
+def test_digest_rfc2617_example():
+    challenge = parse_challenge(
+        'Digest realm="testrealm@host.com", qop="auth,auth-int", '
+        'nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", opaque="5ccc069c403ebaf9f0171e9517f40e41"')
+    assert challenge is not None and challenge.supported
+    header = digest_authorization(challenge, method="GET", uri="/dir/index.html",
+                                  username="Mufasa", password="Circle Of Life", nc=1,
+                                  cnonce="0a4f113b")
+    assert 'response="6629fae49393a05397450978507c4ef1"' in header
+    assert "nc=00000001" in header and 'opaque="5ccc069c403ebaf9f0171e9517f40e41"' in header
+
+
+def test_digest_without_qop_and_unsupported_challenges():
+    challenge = parse_challenge('Digest realm="127.0.0.1", nonce="abc"')
+    assert challenge is not None and challenge.qop == ()
+    header = digest_authorization(challenge, method="SUBSCRIBE", uri="sip:l@h", username="u",
+                                  password="p")
+    assert "qop" not in header and "cnonce" not in header
+    assert parse_challenge("Basic realm=x") is None
+    assert parse_challenge('Digest realm="x"') is None  # no nonce
+    only_int = parse_challenge('Digest realm="x", nonce="n", qop="auth-int"')
+    assert only_int is not None and not only_int.supported
+    odd = parse_challenge('Digest realm="x", nonce="n", algorithm=SHA-512-256')
+    assert odd is not None and not odd.supported
+    sha = parse_challenge('Digest realm="x", nonce="n", algorithm=SHA-256, qop="auth"')
+    assert sha is not None and sha.supported
+
+
+def test_refresh_delay():
+    assert refresh_delay(600) == 540
+    assert refresh_delay(60) == 54
+    assert refresh_delay(10) == 5
+    assert refresh_delay(1) == 1
