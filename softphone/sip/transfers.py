@@ -8,6 +8,7 @@ agent 1 with an alert (unsupervised).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -87,6 +88,9 @@ class TransferManager(QObject):
         calls.call_changed.connect(self._on_call_changed)
         calls.transfer_status.connect(self._on_transfer_status)
         calls.transfer_request_status = self._incoming_refer_status
+        # Set by the conference: asked when the target leaves the consultation;
+        # True when a four-way conference mixing the customer carries on.
+        self.conference_continues: Callable[[Transfer], bool] = lambda t: False
 
     # -- queries ------------------------------------------------------------------
 
@@ -221,8 +225,23 @@ class TransferManager(QObject):
                                                                    Phase.CONSULTING):
             self._timer.stop()
             why = f"{snap.status_code} {snap.reason}".strip() if snap.status_code else "ended"
-            self._advance(t, Phase.CONSULT_FAILED, snap.status_code,
-                          f"the consult call failed ({why}); the customer is on hold")
+
+            def consult_ended() -> None:
+                if t.phase not in (Phase.CONSULT_RINGING, Phase.CONSULTING):
+                    return  # a Cancel hanging up this call ended the transfer meanwhile
+                if t.phase == Phase.CONSULTING and self.conference_continues(t):
+                    # The customer is in the conference, not on hold: the
+                    # transfer ends, the other parties keep talking.
+                    self._advance(t, Phase.CANCELLED, snap.status_code,
+                                  f"the target left the conference ({why}); "
+                                  "the customer stays connected")
+                else:
+                    self._advance(t, Phase.CONSULT_FAILED, snap.status_code,
+                                  f"the consult call failed ({why}); the customer is on hold")
+
+            # pjsua reports our own hangup at once, inside cancel_supervised:
+            # decide on the next loop pass, once a Cancel has had its say.
+            QTimer.singleShot(0, consult_ended)
         elif (snap.state == CallState.DISCONNECTED and t.phase == Phase.COMPLETING
               and t.kind == TransferKind.SUPERVISED and t.refer_accepted):
             # The target ended the consult call after the customer's phone
