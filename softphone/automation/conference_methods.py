@@ -15,7 +15,9 @@ def install(server: AutomationServer, engine: SipEngine) -> None:
 
     def state() -> dict[str, Any]:
         conf = conference.current()
-        return {"conference": {**conf.to_json(), "ended": False} if conf else None}
+        failed = conference.last_failure()
+        return {"conference": {**conf.to_json(), "ended": False} if conf else None,
+                "last_failure": failed.to_json() if failed else None}
 
     def add_party(p: dict[str, Any]) -> Any:
         a = Params(p, {"target"})
@@ -47,6 +49,7 @@ def install(server: AutomationServer, engine: SipEngine) -> None:
         "conference.resume": simple(conference.resume),
         "conference.leave": simple(conference.leave),
         "conference.rejoin": simple(conference.rejoin),
+        "conference.end": simple(conference.end),
     }.items():
         server.register(name, handler)
 
