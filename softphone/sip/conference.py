@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 
+import pjsua2 as pj
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from softphone.core.agent_state import CallActivity
@@ -46,6 +47,12 @@ log = logging.getLogger("softphone.sip.conference")
 # A fourth party sent to the target is held first and gets the REFER once the
 # hold is acknowledged (RFC 5589), or after this long at the latest.
 SEND_ALONG_HOLD_WAIT_MS = 2000
+# With three remote parties mixed, every sink of the bridge sums three voices:
+# loud ones reach full scale, the bridge's overflow guard then pumps the level
+# and a G.722 decoder that sees a clipped sample stops its PCM shift for good
+# (that party hears everyone 12 dB quieter from then on). Each remote party
+# therefore goes into a four-way mix 6 dB down.
+FOUR_WAY_MIX_LEVEL = 0.5
 
 
 class ConferenceManager(QObject):
@@ -435,10 +442,29 @@ class ConferenceManager(QObject):
             self._finish()
             return
         self._calls.rebuild_audio()
+        if conf is not None:
+            self._apply_mix_levels(conf)
         joined = len(conf.mixing()) if conf else 0
         self._agent.set_hint("conference",
                              CallActivity.CONFERENCE if joined >= 2 else CallActivity.NONE)
         self._emit()
+
+    def _apply_mix_levels(self, conf: Conference | None, ended: bool = False) -> None:
+        """Set what each party's call puts into the bridge (streams are
+        recreated at level 1.0 on every media change: run after each rebuild)."""
+        if conf is None:
+            return
+        mixing = set() if ended else conf.mixing()
+        level = FOUR_WAY_MIX_LEVEL if len(mixing) >= 3 else 1.0
+        for party in conf.parties.values():
+            rec = self._calls.find(party.call_id)
+            media = rec.audio_media() if rec is not None else None
+            if media is None:
+                continue
+            try:
+                media.adjustTxLevel(level if party.call_id in mixing else 1.0)
+            except pj.Error:
+                log.debug("could not set the mix level of %s", party.call_id)
 
     def _finish(self) -> None:
         conf = self._conf
@@ -446,6 +472,7 @@ class ConferenceManager(QObject):
             return
         self._conf = None
         self._ring_timer.stop()
+        self._apply_mix_levels(conf, ended=True)
         self._calls.rebuild_audio()
         self._agent.set_hint("conference", CallActivity.NONE)
         self.changed.emit({**conf.to_json(), "ended": True})
