@@ -160,6 +160,8 @@ class ConferencePanel(QWidget):
         drop_button: hangs up the selected party.
         hold_button: holds or resumes the whole conference.
         leave_button: agent 1 leaves (the others keep talking) or rejoins.
+        end_button: ends the whole conference (during the transfer: its
+            Cancel; once the transfer is over: everyone but the customer goes).
         status_label: held / left / who did not answer, in words.
         failure_text: the last party that never answered, as the engine said
             it ("" when none, or once another fourth party is in).
@@ -198,13 +200,16 @@ class ConferencePanel(QWidget):
         self.drop_button = _button(self, "&Drop party", "Drop the selected party")
         self.hold_button = _button(self, "&Hold all", "Hold the conference")
         self.leave_button = _button(self, "L&eave", "Leave the conference")
+        self.end_button = _button(self, "End con&ference", "End the conference")
+        self.end_button.setToolTip("End the conference: everyone but the customer is hung up "
+                                   "and you stay with the customer")
         self.status_label = QLabel(self)
         self.status_label.setTextFormat(Qt.TextFormat.PlainText)
         self.status_label.setWordWrap(True)
         self.status_label.setAccessibleName("Conference status")
 
         buttons = QHBoxLayout()
-        for button in (self.drop_button, self.hold_button, self.leave_button):
+        for button in (self.drop_button, self.hold_button, self.leave_button, self.end_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
         layout = QVBoxLayout(self)
@@ -216,6 +221,7 @@ class ConferencePanel(QWidget):
         self.drop_button.clicked.connect(self.drop_selected)
         self.hold_button.clicked.connect(self.toggle_hold)
         self.leave_button.clicked.connect(self.toggle_presence)
+        self.end_button.clicked.connect(self.end)
         self.view.selectionModel().selectionChanged.connect(lambda *_: self._enable())
         conference.changed.connect(self._on_changed)
         # A hold or resume changes a call, not the conference.
@@ -251,6 +257,8 @@ class ConferencePanel(QWidget):
         if any(p.role == PartyRole.FOURTH for p in conf.remote()):
             self.failure_text = ""  # another fourth party is in (or on the way)
         status = [self.failure_text] if self.failure_text else []
+        if conf.transfer_over:
+            status.append("The transfer has ended; the conference goes on until you end it.")
         if conf.held:
             status.append("The conference is on hold.")
         if not conf.agent_present:
@@ -280,6 +288,7 @@ class ConferencePanel(QWidget):
         self.drop_button.setEnabled(conf is not None and self.selected_call_id() is not None)
         self.hold_button.setEnabled(conf is not None)
         self.leave_button.setEnabled(conf is not None and not conf.held)
+        self.end_button.setEnabled(conf is not None)
 
     def selected_call_id(self) -> str | None:
         rows = self.view.selectionModel().selectedRows(0)
@@ -328,6 +337,12 @@ class ConferencePanel(QWidget):
         if conf.agent_present:
             return self._run("leave the conference", self._conference.leave)
         return self._run("rejoin the conference", self._conference.rejoin)
+
+
+    def end(self) -> bool:
+        if self._conference.current() is None:
+            return False
+        return self._run("end the conference", self._conference.end)
 
 
 def _button(parent: QWidget, text: str, name: str) -> QPushButton:

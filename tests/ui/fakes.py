@@ -227,6 +227,10 @@ class FakeConference(QObject):
     def rejoin(self) -> None:
         self.ops.append(("rejoin",))
 
+    def end(self) -> None:
+        self.ops.append(("end",))
+        self.notify(ended=True)
+
 
 class FakeEngine(QObject):
     started = Signal()

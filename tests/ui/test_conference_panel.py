@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QMessageBox, QWidget
 from pytestqt.qtbot import QtBot
 
@@ -114,3 +115,24 @@ def test_a_fourth_party_that_did_not_answer_is_said_in_the_status(qtbot: QtBot):
     # Without a message from the engine: composed from the status.
     conference.party_failed("c-eve", 408, "no answer within 30 s")
     assert panel.status_label.text() == "Eve did not answer (408 no answer within 30 s)"
+
+
+def test_after_the_transfer_the_conference_goes_on_until_ended(qtbot: QtBot):
+    calls = FakeCalls()
+    conference = FakeConference(calls)
+    kicks: list[int] = []
+    panel = ConferencePanel(conference, calls,  # type: ignore[arg-type]
+                            after_action=lambda: kicks.append(1))
+    qtbot.addWidget(panel)
+    panel.show()
+    conf = conference.start(("c-cust", PartyRole.CUSTOMER, "Jane", PartyState.JOINED),
+                            ("c-carol", PartyRole.FOURTH, "Carol", PartyState.JOINED))
+    assert panel.end_button.isEnabled() and panel.status_label.isHidden()
+    conf.transfer_over = True  # the target left: customer, agent 1 and carol talk on
+    conference.notify()
+    assert panel.status_label.text() == (
+        "The transfer has ended; the conference goes on until you end it.")
+    QTest.mouseClick(panel.end_button, Qt.MouseButton.LeftButton)
+    assert conference.ops == [("end",)] and kicks == [1]
+    assert panel.isHidden()
+    assert not panel.end() and conference.ops == [("end",)]  # nothing left to end

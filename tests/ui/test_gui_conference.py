@@ -205,3 +205,48 @@ def test_complete_while_the_fourth_party_still_rings(qtbot: QtBot, runtime: Runt
     wait_phase(qtbot, window, Phase.COMPLETED)
     wait_event(qtbot, api(carol), "call.state", mark, call_id=carol_call, state="disconnected")
     qtbot.waitUntil(lambda: runtime.engine.calls.snapshots() == [], timeout=WAIT_MS)
+
+
+def test_a_fourth_party_who_declines_is_said_and_the_consult_goes_on(
+        qtbot: QtBot, runtime: Runtime, softphones: InstanceFactory):
+    customer, bob, carol = softphones("customer"), softphones("bob"), softphones("carol")
+    window = open_four_way_window(qtbot, runtime, [bob, carol])
+    screen, panel = screen_and_panel(window)
+    _, _bob_call, carol_call = start_four_way(qtbot, window, customer, bob, carol,
+                                              answer_fourth=False)
+    api(carol).call("call.reject", call_id=carol_call, code=486)
+    qtbot.waitUntil(lambda: "did not answer" in screen.status_label.text(), timeout=WAIT_MS)
+    assert screen.status_label.text() == "Carol did not answer (486 Busy Here)"
+    assert "Carol did not answer (486 Busy Here)" in window.statusBar().currentMessage()
+    # Nobody was mixed yet: the conference is over, the consultation goes on.
+    assert runtime.engine.conference.current() is None and panel.isHidden()
+    transfer = runtime.engine.transfers.active()
+    assert transfer is not None and transfer.phase == Phase.CONSULTING
+    assert screen.complete_button.isEnabled() and screen.cancel_button.isEnabled()
+
+
+def test_the_target_leaves_and_end_conference_keeps_the_customer(
+        qtbot: QtBot, runtime: Runtime, softphones: InstanceFactory):
+    customer, bob, carol = softphones("customer"), softphones("bob"), softphones("carol")
+    window = open_four_way_window(qtbot, runtime, [bob, carol])
+    screen, panel = screen_and_panel(window)
+    conference = runtime.engine.conference
+    customer_id, _bob_call, carol_call = start_four_way(qtbot, window, customer, bob, carol)
+    bob_id = next(p.call_id for p in conference.parties() if p.role == PartyRole.TARGET)
+    assert panel.select_party(bob_id)
+    click(panel.drop_button)
+    # The transfer is over; customer, agent 1 and carol talk on.
+    qtbot.waitUntil(lambda: "The transfer has ended" in panel.status_label.text(),
+                    timeout=WAIT_MS)
+    assert [r[1] for r in rows(panel)] == ["Customer", "Fourth party"]
+    assert runtime.engine.transfers.active() is None
+    assert not screen.complete_button.isEnabled() and panel.end_button.isEnabled()
+    mark = api(carol).mark()
+    click(panel.end_button)
+    wait_event(qtbot, api(carol), "call.state", mark, call_id=carol_call, state="disconnected")
+    qtbot.waitUntil(panel.isHidden, timeout=WAIT_MS)
+    assert conference.current() is None
+    # The customer stays, with agent 1, as an ordinary call.
+    agent_calls = runtime.engine.calls.snapshots()
+    assert [(s.call_id, s.state.value) for s in agent_calls] == [(customer_id, "confirmed")]
+    assert [c["state"] for c in api(customer).call("call.list")["calls"]] == ["confirmed"]
