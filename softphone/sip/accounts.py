@@ -168,6 +168,7 @@ class AccountManager(QObject):
         self._ids = ids
         self._accounts: dict[str, SipAccount] = {}
         self._info: dict[str, AccountInfo] = {}
+        self._specs: dict[str, AccountSpec] = {}
         self._backoff: dict[str, Backoff] = {}
         self._retry_timers: dict[str, QTimer] = {}
         self._retry_due: dict[str, float] = {}
@@ -258,6 +259,7 @@ class AccountManager(QObject):
         acc = SipAccount(self, account_id)
         self._accounts[account_id] = acc
         self._backoff[account_id] = Backoff()
+        self._specs[account_id] = spec
         if spec.transport == "udp":
             self._keepalive_uri[account_id] = registrar
         self._wanted.add(account_id)
@@ -352,6 +354,17 @@ class AccountManager(QObject):
             return self._accounts[account_id]
         except KeyError:
             raise NotFoundError(f"no account {account_id!r}") from None
+
+    def spec(self, account_id: str) -> AccountSpec | None:
+        """What a registered account was created with, its credentials
+        included (in memory only, like pjsua's own copy): for the SIP client of
+        our own that subscribes to resource lists as the account."""
+        return self._specs.get(account_id)
+
+    @property
+    def bind_address(self) -> str:
+        """The local address of the SIP transports."""
+        return self._endpoint.config.bind_address
 
     def account_ids(self) -> list[str]:
         return list(self._accounts)
@@ -574,6 +587,7 @@ class AccountManager(QObject):
         self._accounts.pop(account_id, None)
         self._info.pop(account_id, None)
         self._backoff.pop(account_id, None)
+        self._specs.pop(account_id, None)
 
 
 def _host_for_uri(host: str) -> str:
