@@ -1,19 +1,35 @@
-"""Colleagues' live states: one presence subscription per directory agent.
+"""Colleagues' live states: one resource-list subscription per agent group
+where the presence server offers it, else one presence subscription per agent.
 
-Peer-to-peer (no presence server) a SUBSCRIBE goes straight to each agent's
-softphone; through a server it goes to the presence server: each agent is
-watched from the registered account of the agent's domain, so the SUBSCRIBE
-follows that account's outbound proxy (the server) and answers its digest
-challenge. Until such an account is registered the local account is used, and
-the subscriptions move over when it registers. Agents publish their state as a
-PIDF note written by :func:`softphone.core.agent_state.presence_note` (by
-PUBLISH when the account has ``AccountSpec.publish``).
+Agents publish their state as a PIDF note written by
+:func:`softphone.core.agent_state.presence_note` (by PUBLISH when the account
+has ``AccountSpec.publish``); colleagues are watched in one of two ways:
 
-One subscription per agent, not one resource-list subscription (RFC 4662) per
-group: pjsua2's buddy subscriptions accept only ``application/pidf+xml`` and
-``application/xpidf+xml`` NOTIFY bodies (PJSIP's presence.c answers anything
-else, such as RLMI's ``multipart/related``, with 415), and they do not send
-``Supported: eventlist``, so a server's RLS would refuse them.
+* **Resource lists (RFC 4662).** A group provisioned with a ``presence_list``
+  URI (e.g. ``sip:sales-list@example.com``, a list the presence server's RLS
+  expands to the group's members, like Kamailio's ``rls``) is watched with a
+  single SUBSCRIBE to that URI, from the registered account of the list's
+  domain (through its outbound proxy, answering its digest challenges). pjsua2
+  cannot do this (its buddies accept only ``application/pidf+xml`` and
+  ``application/xpidf+xml`` NOTIFYs, answer RLMI's ``multipart/related`` with
+  415, send no ``Supported: eventlist``, and it has no generic SUBSCRIBE API),
+  so :mod:`softphone.sip.rls` is a small SUBSCRIBE dialog client of its own on
+  the Qt main thread, and :mod:`softphone.core.rlmi` reads the bodies. The
+  agents the server's list holds (from its full-state NOTIFY) get no per-agent
+  subscription, so a directory of thousands of agents in groups is not bound
+  by pjsua's buddy table. While a list subscription starts, its group's
+  members wait for it rather than being subscribed twice.
+* **Per agent (fallback).** Everyone else (groups without a list, lists the
+  server does not offer: an error answer, no answer, a NOTIFY without RLMI;
+  members missing from the server's list; TLS accounts; agents in no group)
+  gets a pjsua2 ``Buddy`` subscription. Peer-to-peer (no presence server) a
+  SUBSCRIBE goes straight to each agent's softphone; through a server it goes
+  to the presence server: each agent is watched from the registered account
+  of the agent's domain. Until such an account is registered the local account
+  is used, and the subscriptions move over when it registers. pjsua's buddy
+  table holds 256 (one more is a C assert that aborts the process), so at most
+  :data:`MAX_WATCHED` agents are watched this way, those of the agent's own
+  groups first.
 """
 
 from __future__ import annotations
@@ -27,9 +43,11 @@ from PySide6.QtCore import QObject, Signal
 from softphone.core.agent_state import AgentState, state_from_note
 from softphone.core.directory import Directory, uri_key
 from softphone.core.registration import RegistrationState
+from softphone.core.rlmi import ListNotification
 from softphone.core.sip_uri import parse_addr
 from softphone.sip.accounts import AccountInfo, AccountManager
 from softphone.sip.guard import guarded
+from softphone.sip.rls import ListAccount, ListSubscription
 
 log = logging.getLogger("softphone.sip.presence")
 
@@ -72,41 +90,171 @@ class PresenceService(QObject):
         # The account each agent is watched from, and a fixed one if asked for.
         self._buddy_account: dict[str, str] = {}
         self._fixed_account: str | None = None
+        # Group id -> its running list subscription; the agents each list
+        # holds (known after its first full state); groups whose list failed.
+        self._lists: dict[str, ListSubscription] = {}
+        self._list_agents: dict[str, set[str]] = {}
+        self._lists_failed: dict[str, bool] = {}  # group id -> worth retrying later
+        self._by_uri: dict[str, str] = {}
+        self._capped_at = 0
+        self._reg_states: dict[str, RegistrationState] = {}
         accounts.registration_changed.connect(self._on_registration)
 
     def watch(self, directory: Directory, account_id: str | None = None) -> None:
-        """Subscribe to every agent of ``directory`` (replacing earlier ones),
-        from ``account_id`` or else from the account that fits each agent."""
+        """Watch every agent of ``directory`` (replacing earlier subscriptions),
+        from ``account_id`` or else from the account that fits each agent or list."""
         self.clear()
         self.directory = directory
         self._fixed_account = account_id
+        self._by_uri = {uri_key(a.uri): a.agent_id for a in directory.agents.values()}
+        self._start_lists()
+        self._sync_buddies()
+
+    def clear(self) -> None:
+        """Drop every subscription (before the directory changes or shutdown);
+        list subscriptions are ended with an unsubscribe."""
+        for sub in self._lists.values():
+            sub.stop()
+            sub.deleteLater()
+        self._lists.clear()
+        self._list_agents.clear()
+        self._lists_failed.clear()
+        self._capped_at = 0
+        self._buddies.clear()
+        self._buddy_account.clear()
+        gc.collect()
+
+    def list_states(self) -> dict[str, str]:
+        """Group id -> how its presence list is doing: ``starting``, ``active``
+        or ``failed`` (groups without a list are not listed)."""
+        out = {g: "failed" for g in self._lists_failed}
+        for group_id in self._lists:
+            out[group_id] = "active" if group_id in self._list_agents else "starting"
+        return out
+
+    # -- resource lists -----------------------------------------------------------
+
+    def _start_lists(self) -> None:
+        """Subscribe to the list of every group that has one and can use it now."""
+        for group_id in self._group_order():
+            group = self.directory.groups[group_id]
+            if (not group.presence_list or group_id in self._lists
+                    or group_id in self._lists_failed):
+                continue
+            account_id = self._fixed_account or self._account_for(group.presence_list)
+            account = self._list_account(account_id)
+            if account is None:
+                continue  # no registered UDP/TCP account yet: per agent until then
+            sub = ListSubscription(account, group.presence_list, self)
+            sub.notified.connect(lambda n, g=group_id: self._on_list_notified(g, n))
+            sub.failed.connect(lambda reason, g=group_id, s=sub: self._on_list_failed(g, s,
+                                                                                      reason))
+            self._lists[group_id] = sub
+            log.info("presence: watching group %s through its list %s from %s", group_id,
+                     group.presence_list, account_id)
+            sub.start()
+
+    def _group_order(self) -> list[str]:
+        groups = [g for g in self.directory.my_groups if g in self.directory.groups]
+        return groups + [g for g in self.directory.groups if g not in groups]
+
+    def _list_account(self, account_id: str) -> ListAccount | None:
+        """Where a list is subscribed from: a registered account of ours over
+        UDP or TCP, with the credentials it registers with; else None."""
+        info = next((i for i in self._accounts.infos() if i.account_id == account_id), None)
+        if info is None or info.is_local or info.state != RegistrationState.REGISTERED:
+            return None
+        spec = self._accounts.spec(account_id)
+        if spec is None or spec.transport not in ("udp", "tcp"):
+            return None
+        aor = parse_addr(info.uri)
+        if aor is None:
+            return None
+        registrar = spec.registrar or f"sip:{aor.host}" + (f":{aor.port}" if aor.port else "")
+        return ListAccount(aor=info.uri, username=spec.username or aor.user or "",
+                           password=spec.password, realm=spec.realm, transport=spec.transport,
+                           proxy=spec.proxy, registrar=registrar,
+                           bind_address=self._accounts.bind_address)
+
+    def _on_list_notified(self, group_id: str, notification: ListNotification) -> None:
+        if group_id not in self._lists:
+            return
+        known = self._list_agents.get(group_id)
+        first = known is None
+        held = set() if notification.full_state or known is None else set(known)
+        for uri, state in notification.states.items():
+            agent_id = self._by_uri.get(uri_key(uri))
+            if agent_id is None:
+                continue  # on the server's list, not in our directory
+            held.add(agent_id)
+            if state is not None:
+                self._set_state(agent_id, *state)
+        self._list_agents[group_id] = held
+        if first:
+            group = self.directory.groups[group_id]
+            missing = [m for m in group.members if m not in held]
+            log.info("presence: group %s: list %s active (%d agents)%s", group_id,
+                     group.presence_list, len(held),
+                     f"; not on it, watched one by one: {', '.join(missing)}" if missing else "")
+        if held != known:
+            self._sync_buddies()
+
+    def _on_list_failed(self, group_id: str, sub: ListSubscription, reason: str) -> None:
+        if self._lists.get(group_id) is not sub:
+            return
+        del self._lists[group_id]
+        sub.deleteLater()
+        self._list_agents.pop(group_id, None)
+        self._lists_failed[group_id] = sub.transient_failure
+        log.warning("presence: group %s: the presence server does not offer the list %s (%s): "
+                    "watching its members one by one", group_id, sub.list_uri, reason)
+        self._sync_buddies()
+
+    # -- per-agent buddies --------------------------------------------------------
+
+    def _sync_buddies(self) -> None:
+        """Make the buddies match what is wanted: every agent but our own
+        accounts, those a list holds and those waiting for a starting list."""
+        held: set[str] = set()
+        for group_id in self._lists:
+            known = self._list_agents.get(group_id)
+            held |= known if known is not None else set(self.directory.groups[group_id].members)
         own = {uri_key(i.uri) for i in self._accounts.infos()}
-        candidates = [a for a in directory.watch_order() if uri_key(a.uri) not in own]
-        if len(candidates) > MAX_WATCHED:
-            log.warning("the directory has %d agents; pjsua can watch %d: the states of "
-                        "%d agents outside your own groups stay unknown", len(candidates),
-                        MAX_WATCHED, len(candidates) - MAX_WATCHED)
-        for agent in candidates[:MAX_WATCHED]:
-            watch_from = account_id or self._account_for(agent.uri)
+        wanted = [a for a in self.directory.watch_order()
+                  if uri_key(a.uri) not in own and a.agent_id not in held]
+        if len(wanted) > MAX_WATCHED and len(wanted) != self._capped_at:
+            self._capped_at = len(wanted)
+            log.warning("the directory has %d agents to watch one by one; pjsua can watch %d: "
+                        "the states of %d agents outside your own groups stay unknown",
+                        len(wanted), MAX_WATCHED, len(wanted) - MAX_WATCHED)
+        target = {a.agent_id: self._fixed_account or self._account_for(a.uri)
+                  for a in wanted[:MAX_WATCHED]}
+        dropped = [a for a in self._buddies if self._buddy_account.get(a) != target.get(a)]
+        moved = [a for a in dropped if a in target]
+        for agent_id in dropped:  # first: pjsua's table must have room for the new ones
+            del self._buddies[agent_id]
+            del self._buddy_account[agent_id]
+        if dropped:
+            gc.collect()
+        if moved:
+            log.info("presence: watching %s through another account now", ", ".join(moved))
+        for agent_id, watch_from in target.items():
+            if agent_id in self._buddies:
+                continue
+            agent = self.directory.agents[agent_id]
             acc = self._accounts.get(watch_from)
-            buddy = SipBuddy(self, agent.agent_id)
+            buddy = SipBuddy(self, agent_id)
             cfg = pj.BuddyConfig()
             cfg.uri = agent.uri
             cfg.subscribe = True
             try:
                 buddy.create(acc, cfg)
             except pj.Error as exc:
-                log.warning("cannot watch %s (%s): %s", agent.agent_id, agent.uri, exc.reason)
+                log.warning("cannot watch %s (%s): %s", agent_id, agent.uri, exc.reason)
                 continue
-            log.debug("watching %s (%s) from %s", agent.agent_id, agent.uri, watch_from)
-            self._buddies[agent.agent_id] = buddy
-            self._buddy_account[agent.agent_id] = watch_from
-
-    def clear(self) -> None:
-        """Drop every subscription (before the directory changes or shutdown)."""
-        self._buddies.clear()
-        self._buddy_account.clear()
-        gc.collect()
+            log.debug("watching %s (%s) from %s", agent_id, agent.uri, watch_from)
+            self._buddies[agent_id] = buddy
+            self._buddy_account[agent_id] = watch_from
 
     def _account_for(self, uri: str) -> str:
         """The registered account of ``uri``'s domain (its proxy is the presence
@@ -119,21 +267,21 @@ class PresenceService(QObject):
         return self._accounts.default_account_id()
 
     def _on_registration(self, info: AccountInfo) -> None:
-        """An account registered: subscriptions made from a less fitting account
-        (the local one, before registration) move to it."""
-        if (info.state != RegistrationState.REGISTERED or self._fixed_account is not None
-                or not self._buddies):
+        """An account became registered: lists waiting for one start (and
+        lists that failed for want of an answer are tried again), and
+        subscriptions made from a less fitting account move to it."""
+        previous = self._reg_states.get(info.account_id)
+        self._reg_states[info.account_id] = info.state
+        if info.state != RegistrationState.REGISTERED or previous == RegistrationState.REGISTERED:
             return
-        moved = [agent_id for agent_id, account_id in self._buddy_account.items()
-                 if agent_id in self.directory.agents
-                 and self._account_for(self.directory.agents[agent_id].uri) != account_id]
-        if moved:
-            log.info("presence: watching %s through %s now", ", ".join(moved), info.uri)
-            self.watch(self.directory)
+        for group_id, transient in list(self._lists_failed.items()):
+            if transient:
+                del self._lists_failed[group_id]
+        self._start_lists()
+        self._sync_buddies()
 
     def _on_buddy_state(self, buddy: SipBuddy) -> None:
-        agent = self.directory.agents.get(buddy.agent_id)
-        if agent is None:
+        if buddy.agent_id not in self.directory.agents:
             return
         info = buddy.getInfo()
         status = info.presStatus
@@ -145,10 +293,15 @@ class PresenceService(QObject):
         else:
             # Another kind of client: online but not telling its agent state.
             state, reason = AgentState.AVAILABLE, ""
-        if (state, reason) != (agent.state, agent.reason):
-            agent.state, agent.reason = state, reason
-            log.info("presence: %s is %s", agent.agent_id, state.value)
-            self.agent_changed.emit(agent.agent_id)
+        self._set_state(buddy.agent_id, state, reason)
+
+    def _set_state(self, agent_id: str, state: AgentState, reason: str) -> None:
+        agent = self.directory.agents.get(agent_id)
+        if agent is None or (state, reason) == (agent.state, agent.reason):
+            return
+        agent.state, agent.reason = state, reason
+        log.info("presence: %s is %s", agent_id, state.value)
+        self.agent_changed.emit(agent_id)
 
 
 def _host(uri: str) -> str | None:

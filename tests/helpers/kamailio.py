@@ -32,9 +32,20 @@ the AOR ``sip:1001@127.0.0.1`` alone would send requests to port 5060.
   * Group URIs (:attr:`Kamailio.groups`, e.g. ``sip:support@127.0.0.1``) fork
     an INVITE in parallel to every registered contact of the group's members;
     the first 2xx wins and tm CANCELs the other branches.
-  * No RLS (RFC 4662 resource lists): pjsua2 cannot consume RLMI NOTIFYs (see
-    tests/interop/test_presence.py), so the softphone keeps one subscription
-    per agent through this server.
+  * Resource list server (``rls`` with its integrated XCAP mode, ``pua`` for
+    the back-end subscriptions): a SUBSCRIBE with ``Supported: eventlist`` to a
+    list URI (:attr:`Kamailio.lists`, e.g. ``sip:support-list@127.0.0.1``, one
+    per group by default) is answered by the RLS, which subscribes to every
+    member's presentity itself (back-end SUBSCRIBEs from Kamailio's own UDP
+    port to itself) and NOTIFYs the watcher with RLMI (RFC 4662) in
+    ``multipart/related``. The lists live as ``rls-services`` documents
+    (RFC 4826) in the db_text ``xcap`` table, one per watcher user (RLS looks
+    the service URI up in the subscriber's own document). Anything else (an
+    unknown list, no ``eventlist``) goes on to the presence server.
+    ``rls=False`` leaves the modules out (a server that offers no lists).
+    RLS sends its NOTIFYs from a timer every ``waitn_time`` seconds (1 here,
+    Kamailio's minimum), so a change reaches list watchers within about a
+    second, where a per-agent watcher is notified at once.
 
 Requires Debian's ``kamailio``, ``kamailio-tls-modules`` and
 ``kamailio-presence-modules`` packages (``kamcmd`` comes with ``kamailio``)
@@ -75,6 +86,9 @@ DEFAULT_USERS: dict[str, str] = {
 # Group URIs forked by the proxy: sip:<group>@<domain> rings every member.
 DEFAULT_GROUPS: dict[str, list[str]] = {"support": ["1002", "1003"]}
 
+# RLS documents (rls-services, RFC 4826) are doc_type 8 in the xcap table.
+_XCAP_RLS_SERVICES = 8
+
 # db_text tables of the presence modules (schemas as in /usr/share/kamailio/dbtext).
 _PRESENCE_TABLES: dict[str, tuple[int, str]] = {
     "presentity": (5, "id(int,auto) username(string) domain(string) event(string) etag(string) "
@@ -94,6 +108,22 @@ _PRESENCE_TABLES: dict[str, tuple[int, str]] = {
                     "inserted_time(int) "),
     "xcap": (4, "id(int,auto) username(string) domain(string) doc(string) doc_type(int) "
                 "etag(string) source(int) doc_uri(string) port(int) "),
+    # pua (back-end subscriptions of the RLS) and rls's own tables.
+    "pua": (7, "id(int,auto) pres_uri(string) pres_id(string) event(int) expires(int) "
+               "desired_expires(int) flag(int) etag(string) tuple_id(string,null) "
+               "watcher_uri(string) call_id(string) to_tag(string) from_tag(string) "
+               "cseq(int) record_route(string,null) contact(string) remote_contact(string) "
+               "version(int) extra_headers(string) "),
+    "rls_presentity": (1, "id(int,auto) rlsubs_did(string) resource_uri(string) "
+                          "content_type(string) presence_state(string) expires(int) "
+                          "updated(int) auth_state(int) reason(string) "),
+    "rls_watchers": (3, "id(int,auto) presentity_uri(string) to_user(string) "
+                        "to_domain(string) watcher_username(string) watcher_domain(string) "
+                        "event(string) event_id(string,null) to_tag(string) from_tag(string) "
+                        "callid(string) local_cseq(int) remote_cseq(int) contact(string) "
+                        "record_route(string,null) expires(int) status(int) reason(string) "
+                        "version(int) socket_info(string) local_contact(string) "
+                        "from_user(string) from_domain(string) updated(int) "),
 }
 
 
@@ -174,19 +204,27 @@ class Kamailio:
         rundir: config, db, certificates, pid file, control socket and log live here.
         host: the address it listens on and the domain of its users' AORs.
         users: user name -> password of the digest subscribers.
+        groups: group name -> member users (``sip:<group>@host`` forks to them).
+        lists: list name -> member users (``sip:<list>@host`` is an RLS list;
+            by default ``<group>-list`` for every group).
+        rls: whether the resource list server is loaded.
         udp_port / tcp_port / tls_port: chosen at the first :meth:`start`.
         tls: the test PKI (``tls.ca_cert`` is what a phone must trust).
     """
 
     def __init__(self, rundir: Path, *, users: dict[str, str] | None = None,
                  host: str = HOST, tls: TlsFiles | None = None, debug: int = 2,
-                 groups: dict[str, list[str]] | None = None) -> None:
+                 groups: dict[str, list[str]] | None = None,
+                 lists: dict[str, list[str]] | None = None, rls: bool = True) -> None:
         self.rundir = rundir
         self.rundir.mkdir(parents=True, exist_ok=True)
         self.host = host
         self.users = dict(DEFAULT_USERS if users is None else users)
         self.groups = {k: list(v) for k, v in
                        (DEFAULT_GROUPS if groups is None else groups).items()}
+        self.lists = ({f"{g}-list": list(m) for g, m in self.groups.items()} if lists is None
+                      else {k: list(v) for k, v in lists.items()})
+        self.rls = rls
         self.debug = debug
         self.tls = tls
         self.udp_port = 0
@@ -215,6 +253,11 @@ class Kamailio:
         if group not in self.groups:
             raise KeyError(f"no group {group!r} in {sorted(self.groups)}")
         return f"sip:{group}@{self.host}"
+
+    def list_uri(self, name: str) -> str:
+        """The resource list URI ``name`` (e.g. ``sip:support-list@127.0.0.1``);
+        any name is accepted, so a test can ask for a list the server lacks."""
+        return f"sip:{name}@{self.host}"
 
     def port(self, transport: str) -> int:
         return {"udp": self.udp_port, "tcp": self.tcp_port, "tls": self.tls_port}[transport]
@@ -438,6 +481,13 @@ class Kamailio:
             "id(int,auto) username(string) domain(string) password(string) "
             "ha1(string,null) ha1b(string,null) \n" + rows
         )
+        # Every user's rls-services document holds every list.
+        doc = _rls_services(self.lists, self.host)
+        xcap_rows = "".join(
+            f"{i}:{_dbtext(u)}:{_dbtext(self.host)}:{_dbtext(doc)}:{_XCAP_RLS_SERVICES}:"
+            f"etag{i}:0:{_dbtext(f'/rls-services/users/sip:{u}@{self.host}/index')}:0\n"
+            for i, u in enumerate(self.users, start=1))
+        (self.db_dir / "xcap").write_text(_PRESENCE_TABLES["xcap"][1] + "\n" + xcap_rows)
         tls_cfg = self.rundir / "tls.cfg"
         tls_cfg.write_text(_TLS_CONFIG.format(cert=self.tls.server_cert,
                                               key=self.tls.server_key))
@@ -454,6 +504,8 @@ class Kamailio:
             "GROUP_ROUTES": _group_routes(self.groups),
         }
         text = _CONFIG
+        # "#!define WITH_RLS" turns on the rls parts of the script.
+        text = text.replace("@@RLS_DEFINE@@", "#!define WITH_RLS" if self.rls else "")
         for key, value in values.items():
             text = text.replace(f"@@{key}@@", value)
         self.cfg_path.write_text(text)
@@ -488,6 +540,22 @@ def _group_routes(groups: dict[str, list[str]]) -> str:
         lines.append("\t\troute(RELAY);")
         lines.append("\t}")
     return "\n".join(lines)
+
+
+def _rls_services(lists: dict[str, list[str]], host: str) -> str:
+    """An rls-services document (RFC 4826) with one service per list."""
+    services = []
+    for name, members in lists.items():
+        if not all(part.isalnum() for part in name.split("-")) or not all(
+                m.isalnum() for m in members):
+            raise ValueError(f"list and member names must be alphanumeric: {name} {members}")
+        entries = "".join(f'<rl:entry uri="sip:{m}@{host}"/>' for m in members)
+        services.append(f'<service uri="sip:{name}@{host}"><list>{entries}</list>'
+                        "<packages><package>presence</package></packages></service>")
+    return ('<?xml version="1.0" encoding="UTF-8"?>'
+            '<rls-services xmlns="urn:ietf:params:xml:ns:rls-services" '
+            'xmlns:rl="urn:ietf:params:xml:ns:resource-lists">'
+            + "".join(services) + "</rls-services>")
 
 
 class _BindFailed(Exception):
@@ -527,6 +595,7 @@ _CONFIG = r"""#!KAMAILIO
 #
 # Registrar and proxy for the softphone's interop tests.
 # Written by tests/helpers/kamailio.py; every run gets its own copy and ports.
+@@RLS_DEFINE@@
 
 ####### Global parameters ###########################################
 debug=@@DEBUG@@
@@ -572,6 +641,10 @@ loadmodule "nathelper.so"
 loadmodule "tls.so"
 loadmodule "presence.so"
 loadmodule "presence_xml.so"
+#!ifdef WITH_RLS
+loadmodule "pua.so"
+loadmodule "rls.so"
+#!endif
 
 # kamcmd -s unix:@@CTL_SOCKET@@ ul.dump
 modparam("ctl", "binrpc", "unix:@@CTL_SOCKET@@")
@@ -611,6 +684,23 @@ modparam("presence", "min_expires", 10)
 modparam("presence", "fetch_rows", 100)
 modparam("presence_xml", "db_url", "@@DB_URL@@")
 modparam("presence_xml", "force_active", 1)
+
+#!ifdef WITH_RLS
+# Resource list server: lists are rls-services documents in the xcap table
+# (integrated XCAP, no HTTP); back-end SUBSCRIBEs go through this proxy to the
+# presence server above and their NOTIFYs come back to sip:rls@ (this server).
+# waitn_time: RLS NOTIFYs leave on a timer of this many seconds (1 = minimum).
+modparam("pua", "db_url", "@@DB_URL@@")
+modparam("pua", "db_mode", 0)
+modparam("rls", "db_url", "@@DB_URL@@")
+modparam("rls", "db_mode", 0)
+modparam("rls", "integrated_xcap_server", 1)
+modparam("rls", "to_presence_code", 10)
+modparam("rls", "server_address", "sip:rls@@@HOST@@:@@UDP_PORT@@")
+modparam("rls", "outbound_proxy", "sip:@@HOST@@:@@UDP_PORT@@")
+modparam("rls", "waitn_time", 1)
+modparam("rls", "max_expires", 3600)
+#!endif
 
 ####### Routing logic ###############################################
 
@@ -704,11 +794,18 @@ route[WITHINDLG] {
 		route(RELAY);
 		exit;
 	}
-	# Refreshes of subscriptions the presence server holds.
+	# Refreshes of subscriptions the presence server (or the RLS) holds.
 	if (is_method("SUBSCRIBE") && uri == myself) {
 		route(PRESENCE);
 		exit;
 	}
+#!ifdef WITH_RLS
+	# The presence server's NOTIFYs for the RLS's back-end subscriptions.
+	if (is_method("NOTIFY") && uri == myself) {
+		rls_handle_notify();
+		exit;
+	}
+#!endif
 	if (is_method("ACK")) {
 		if (t_check_trans()) {
 			route(RELAY);
@@ -759,6 +856,12 @@ route[REGISTRAR] {
 # Our users must authenticate their calls (407); calls to our users from
 # elsewhere need no credentials; we relay nothing for strangers.
 route[AUTH] {
+#!ifdef WITH_RLS
+	# The RLS's back-end SUBSCRIBEs come from this server itself.
+	if ($si == "@@HOST@@" && $sp == @@UDP_PORT@@) {
+		return;
+	}
+#!endif
 	if ($fd == "DOMAIN") {
 		if (!proxy_authorize("$fd", "subscriber")) {
 			proxy_challenge("$fd", "0");
@@ -776,7 +879,8 @@ route[AUTH] {
 }
 
 # PUBLISH/SUBSCRIBE (Event: presence) for our users: Kamailio is the presence
-# server and answers them itself.
+# server and answers them itself. A SUBSCRIBE to a list URI (with Supported:
+# eventlist) is the RLS's; anything else (code 10) is the presence server's.
 route[PRESENCE] {
 	if (!is_method("PUBLISH|SUBSCRIBE")) {
 		return;
@@ -792,7 +896,14 @@ route[PRESENCE] {
 	if (is_method("PUBLISH")) {
 		handle_publish();
 	} else {
+#!ifdef WITH_RLS
+		$var(rc) = rls_handle_subscribe();
+		if ($var(rc) == 10) {
+			handle_subscribe();
+		}
+#!else
 		handle_subscribe();
+#!endif
 	}
 	exit;
 }

@@ -1,11 +1,9 @@
 """Presence through Kamailio's presence server: agents PUBLISH their state,
-colleagues SUBSCRIBE through the server (one subscription per agent).
+colleagues SUBSCRIBE through the server (one subscription per agent: the group
+here names no resource list).
 
-RLS (RFC 4662): not used. pjsua2's buddy subscriptions accept only
-``application/pidf+xml`` / ``application/xpidf+xml`` NOTIFY bodies (PJSIP's
-``pjsip-simple/presence.c`` answers any other body, e.g. RLMI's
-``multipart/related``, with 415 Unsupported Media Type) and send no
-``Supported: eventlist``, so the softphone keeps per-agent subscriptions.
+Resource lists (RFC 4662, one subscription per group through Kamailio's RLS)
+and the fall back to these per-agent subscriptions: tests/interop/test_rls.py.
 """
 
 from __future__ import annotations
