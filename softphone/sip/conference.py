@@ -156,12 +156,12 @@ class ConferenceManager(QObject):
     def drop_party(self, call_id: str) -> None:
         conf = self._require()
         party = conf.get(call_id)
+        if party.state == PartyState.RINGING:
+            self._dropping.add(call_id)  # the agent's choice, not a failure to answer
         rec = self._calls.find(call_id)
         if rec is None or not rec.live:
             self._party_left(party, 0, "")
             return
-        if party.state == PartyState.RINGING:
-            self._dropping.add(call_id)  # the agent's choice, not a failure to answer
         self._calls.hangup(call_id)
 
     def hold(self) -> None:
@@ -472,6 +472,7 @@ class ConferenceManager(QObject):
             return
         self._conf = None
         self._ring_timer.stop()
+        self._dropping.clear()
         self._apply_mix_levels(conf, ended=True)
         self._calls.rebuild_audio()
         self._agent.set_hint("conference", CallActivity.NONE)
