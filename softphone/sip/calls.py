@@ -342,7 +342,12 @@ class CallManager(QObject):
         consult = self.get(consult_call_id)
         assert consult.pj_call is not None
         target = consult.pj_call
-        self._do(rec, "transfer", lambda c: c.xferReplaces(target, pj.CallOpParam(True)))
+        prm = pj.CallOpParam(True)
+        # PJSUA_XFER_NO_REQUIRE_REPLACES (a #define SWIG leaves out): no
+        # "Require: replaces", so a target without Replaces (baresip, many
+        # gateways) takes the INVITE as a new call instead of refusing it (420).
+        prm.options = 1
+        self._do(rec, "transfer", lambda c: c.xferReplaces(target, prm))
 
     def hangup_all(self) -> None:
         for rec in list(self._calls.values()):

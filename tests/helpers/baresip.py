@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -59,7 +60,8 @@ class Baresip:
     """
 
     def __init__(self, rundir: Path, *, aor: str, password: str, outbound: str,
-                 audio_source: Path, codec: str = "PCMU/8000") -> None:
+                 audio_source: Path, codec: str = "PCMU/8000", answermode: str = "manual",
+                 sip_trace: bool = False) -> None:
         self.rundir = rundir
         self.rundir.mkdir(parents=True, exist_ok=True)
         self.rec_dir = rundir / "rec"
@@ -69,6 +71,9 @@ class Baresip:
         self.outbound = outbound
         self.audio_source = audio_source
         self.codec = codec
+        self.answermode = answermode
+        # -s: every SIP message it sends and receives, in its log.
+        self.sip_trace = sip_trace
         self.sip_port = 0
         self.ctrl_port = 0
         self.log_path = rundir / "baresip.log"
@@ -93,7 +98,8 @@ class Baresip:
                 break
         self._write_config()
         log = self.log_path.open("wb")
-        self.proc = subprocess.Popen([binary, "-f", str(self.rundir)], stdin=subprocess.DEVNULL,
+        args = [binary, "-f", str(self.rundir), *(["-s"] if self.sip_trace else [])]
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
                                      stdout=log, stderr=subprocess.STDOUT, cwd=self.rundir,
                                      start_new_session=True)
         log.close()
@@ -201,6 +207,21 @@ class Baresip:
                                and (peer is None or peer in str(e.get("peeruri", ""))),
                                timeout, since)
 
+    def received_requests(self, method: str) -> list[str]:
+        """The ``method`` requests it received, as text (needs ``sip_trace``).
+
+        libre's trace prints each message after a line naming the transport
+        and both addresses (``UDP 127.0.0.1:5060 -> 127.0.0.1:PORT``); received
+        ones have our SIP port on the right.
+        """
+        if not self.sip_trace:
+            raise BaresipError("start it with sip_trace=True to see the messages")
+        found = []
+        for head, message in _trace_entries(self.log_text()):
+            if head.endswith(f" -> {HOST}:{self.sip_port}") and message.startswith(f"{method} "):
+                found.append(message)
+        return found
+
     def recordings(self, kind: str = "dec") -> list[Path]:
         """sndfile's recordings, oldest first: ``dec`` = heard, ``enc`` = sent."""
         return sorted(self.rec_dir.glob(f"*-{kind}.wav"), key=lambda p: p.stat().st_mtime)
@@ -235,7 +256,7 @@ snd_path		{self.rec_dir}
 """)
         (self.rundir / "accounts").write_text(
             f"<{self.aor}>;auth_pass={self.password};outbound=\"{self.outbound}\";"
-            f"regint=60;answermode=manual;audio_codecs={self.codec}\n"
+            f"regint=60;answermode={self.answermode};audio_codecs={self.codec}\n"
         )
         (self.rundir / "contacts").write_text("")
 
@@ -268,6 +289,28 @@ snd_path		{self.rec_dir}
         finally:
             with self._cv:
                 self._cv.notify_all()
+
+
+_TRACE_HEAD = re.compile(r"^(UDP|TCP|TLS) \S+ -> \S+$")
+
+
+def _trace_entries(log: str) -> list[tuple[str, str]]:
+    """baresip's SIP trace in its log: (transport line, message text) pairs.
+
+    Each entry is a coloured ``#`` line, the transport line, then the message;
+    it ends at the next entry or at a line of its own log output.
+    """
+    entries: list[tuple[str, list[str]]] = []
+    current: list[str] | None = None
+    for line in log.splitlines():
+        if _TRACE_HEAD.match(line):
+            current = []
+            entries.append((line, current))
+        elif line.endswith("#") and "\x1b[" in line:
+            current = None
+        elif current is not None:
+            current.append(line)
+    return [(head, "\n".join(lines)) for head, lines in entries]
 
 
 def _free_tcp(port: int) -> bool:

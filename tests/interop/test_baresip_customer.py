@@ -7,7 +7,6 @@ baresip follows the REFER by itself (it cannot do attended transfers, see
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from tests.helpers import tones
 from tests.helpers.baresip import Baresip
 from tests.helpers.tools import require_tool
 from tests.interop.conftest import Lab, api
-from tests.interop.peers import FREQS, TONES, Agents, start_agents
+from tests.interop.peers import BARESIP_TONE_S, FREQS, TONES, Agents, next_second, start_agents
 
 pytestmark = pytest.mark.multiprocess
 C, A, B, K = TONES["customer"], TONES["alice"], TONES["bob"], TONES["carol"]
@@ -28,8 +27,9 @@ C, A, B, K = TONES["customer"], TONES["alice"], TONES["bob"], TONES["carol"]
 def customer(lab: Lab, tmp_path: Path) -> Iterator[Baresip]:
     """baresip registered as 2001; stopped before Kamailio (fixture order)."""
     require_tool("baresip", "baresip-core")
-    # aufile needs the codec's rate (PCMU: 8 kHz).
-    tone = tones.write_tone(tmp_path / "customer.wav", C, rate=8000)
+    # aufile needs the codec's rate (PCMU: 8 kHz); baresip hangs up when the
+    # file ends, so it lasts longer than any call of a test.
+    tone = tones.write_tone(tmp_path / "customer.wav", C, rate=8000, seconds=BARESIP_TONE_S)
     phone = Baresip(tmp_path / "baresip", aor=lab.kam.aor("2001"),
                     password=lab.kam.users["2001"], outbound=lab.kam.outbound_proxy("udp"),
                     audio_source=tone)
@@ -52,18 +52,8 @@ def _customer_calls_alice(lab: Lab, customer: Baresip, agents: Agents,
     customer.wait_call("CALL_ESTABLISHED")
     a.wait_call_state(incoming["call_id"], "confirmed", since=mark)
     a.call("call.screen_pop", call_id=incoming["call_id"], set=pop)
-    _next_second()  # the transferred call's recording must get another name
+    next_second()  # the transferred call's recording must get another name
     return str(incoming["call_id"])
-
-
-def _next_second() -> None:
-    """Wait for the clock's next second (a wait for the clock, not an event).
-
-    baresip's sndfile names recordings by the second a stream starts; a
-    cancelled branch's early media and the answered call starting in the same
-    second would write the same file.
-    """
-    time.sleep(1.0 - time.time() % 1.0 + 0.01)
 
 
 def _customer_heard(customer: Baresip, since: int) -> dict[float, float]:
@@ -124,7 +114,7 @@ def test_blind_transfer_to_group_forked_by_kamailio(lab: Lab, customer: Baresip,
     ringing = api(carol).wait_call_state(None, "incoming")
     pop = api(carol).wait_event("screen_pop", lambda e: e["call_id"] == ringing["call_id"])
     assert pop["data"]["case_id"] == "GR-1" and pop["data"]["number"] == "2001", pop
-    _next_second()  # bob's queued branch already sent early media: see _next_second
+    next_second()  # bob's queued branch already sent early media: see peers.next_second
     api(carol).call("call.answer", call_id=ringing["call_id"])
     api(alice).wait_event("transfer.progress", lambda e: e["phase"] == "completed")
     customer.wait_call("CALL_ESTABLISHED", since=mark_c)
@@ -161,7 +151,7 @@ def test_blind_transfer_to_group_waits_until_a_member_is_available(
     pop = api(carol).wait_event("screen_pop", lambda e: e["call_id"] == presented["call_id"],
                                 since=mark_k)
     assert pop["data"]["case_id"] == "GR-2", pop
-    _next_second()  # bob's queued branch already sent early media: see _next_second
+    next_second()  # bob's queued branch already sent early media: see peers.next_second
     api(carol).call("call.answer", call_id=presented["call_id"])
     api(alice).wait_event("transfer.progress", lambda e: e["phase"] == "completed")
     customer.wait_call("CALL_ESTABLISHED", since=mark_c)
