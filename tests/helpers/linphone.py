@@ -8,6 +8,11 @@ command in one write (``Status: Ok`` + body); events are polled with
 unless ``auto_net_state_mon=0`` and ``register_only_when_network_is_up=0``, nor
 even open its SIP port unless ``$HOME/.local/share/linphone`` exists;
 ``call-stats`` crashed it; always pass call ids.
+
+What it hears: with ``pulse`` (a private PulseAudio daemon with null sinks,
+see tests/sip/audio/audio_helpers.py) its sound card is that daemon, and
+:meth:`Linphone.heard` records the default sink's monitor. (An ALSA ``file``
+PCM on the null device has no clock: liblinphone's ticker ran free on it.)
 """
 
 from __future__ import annotations
@@ -20,9 +25,13 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tests.helpers.ports import free_port, free_ports
 from tests.helpers.processes import connect_while_running, kill_group
+
+if TYPE_CHECKING:
+    from tests.sip.audio.audio_helpers import PulseServer
 
 LINPHONE_DAEMON = "linphone-daemon"
 START_TIMEOUT = 10.0
@@ -49,7 +58,7 @@ class Linphone:
     """One linphone-daemon registered as ``aor`` through ``proxy`` (host:port, UDP)."""
 
     def __init__(self, rundir: Path, *, aor: str, user: str, password: str, realm: str,
-                 proxy: str) -> None:
+                 proxy: str, pulse: PulseServer | None = None) -> None:
         self.rundir = rundir
         self.rundir.mkdir(parents=True, exist_ok=True)
         self.aor = aor
@@ -58,6 +67,7 @@ class Linphone:
         self.realm = realm
         self.proxy = proxy
         self.sip_port = 0
+        self.pulse = pulse
         self.pipe = f"softphone-test-{uuid.uuid4().hex[:12]}"
         self.log_path = rundir / "linphone.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -113,6 +123,9 @@ domain={self.realm}
         # sockets (and never registers).
         (home / ".local" / "share" / "linphone").mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, HOME=str(home))
+        if self.pulse is not None:
+            env.update(PULSE_SERVER=self.pulse.env["PULSE_SERVER"],
+                       XDG_RUNTIME_DIR=self.pulse.env["XDG_RUNTIME_DIR"])
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
             [binary, "--config", str(rc), "--factory-config", str(empty), "--pipe", self.pipe,
@@ -199,12 +212,14 @@ domain={self.realm}
                 return
 
     def wait_event(self, event: str, call_id: str | None = None, timeout: float = 10.0,
-                   since: int = 0) -> dict[str, str]:
-        """Wait for a call-state event (``Event: LinphoneCallStreamsRunning`` ...)."""
+                   since: int = 0, sender: str | None = None) -> dict[str, str]:
+        """Wait for a call-state event (``Event: LinphoneCallStreamsRunning`` ...),
+        of one call, or of a call whose ``From`` contains ``sender``."""
         deadline = time.monotonic() + timeout
         while True:
             for ev in self.events[since:]:
-                if ev.get("Event") == event and (call_id is None or ev.get("Id") == call_id):
+                if (ev.get("Event") == event and (call_id is None or ev.get("Id") == call_id)
+                        and (sender is None or sender in ev.get("From", ""))):
                     return ev
             if time.monotonic() > deadline:
                 seen = [(e.get("Event"), e.get("Id")) for e in self.events[since:]]
@@ -227,6 +242,17 @@ domain={self.realm}
 
     def call_status(self, call_id: str) -> dict[str, str]:
         return self.command(f"call-status {call_id}")
+
+    def heard(self, seconds: float, freqs: list[float]) -> dict[float, float]:
+        """Tone levels (dBFS) in what it plays out during the next ``seconds``."""
+        if self.pulse is None:
+            raise LinphoneError("start it with a PulseServer to hear what it hears")
+        from tests.helpers import tones
+        from tests.sip.audio.audio_helpers import RATE
+
+        samples = self.pulse.record("spk.monitor", seconds) / 32768.0
+        samples = samples[int(0.1 * RATE):]
+        return {f: tones.tone_level(samples, RATE, f) for f in freqs}
 
     def mark(self) -> int:
         self.poll_events()

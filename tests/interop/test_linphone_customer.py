@@ -1,6 +1,7 @@
 """A linphone-daemon customer (liblinphone honours Replaces) in an attended
 transfer through Kamailio: agent 1 consults agent 2, completes, and the
-customer ends up talking to agent 2."""
+customer ends up talking to agent 2. linphone's sound card is a private
+PulseAudio daemon, so what it hears is recorded too."""
 
 from __future__ import annotations
 
@@ -9,30 +10,31 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import record
+from tests.e2e.conftest import RECORD_SECONDS, record
 from tests.helpers import tones
 from tests.helpers.linphone import Linphone
 from tests.helpers.tools import require_tool
 from tests.interop.conftest import Lab, api
-from tests.interop.peers import FREQS, TONES, Agents, start_agents
+from tests.interop.peers import FREQS, TONES, Agents, pulse_server, start_agents
 
 pytestmark = pytest.mark.multiprocess
-C, A = TONES["customer"], TONES["alice"]
+C, A, B = TONES["customer"], TONES["alice"], TONES["bob"]
 
 
 @pytest.fixture
 def customer(lab: Lab, tmp_path: Path) -> Iterator[Linphone]:
     """linphone-daemon registered as 2002; stopped before Kamailio (fixture order)."""
     require_tool("linphone-daemon", "linphone-cli")
-    phone = Linphone(tmp_path / "linphone", aor=lab.kam.aor("2002"), user="2002",
-                     password=lab.kam.users["2002"], realm=lab.kam.domain,
-                     proxy=f"{lab.kam.host}:{lab.kam.udp_port}")
-    phone.start()
-    try:
-        phone.wait_registered()
-        yield phone
-    finally:
-        phone.stop()
+    with pulse_server(tmp_path / "pulse") as pulse:
+        phone = Linphone(tmp_path / "linphone", aor=lab.kam.aor("2002"), user="2002",
+                         password=lab.kam.users["2002"], realm=lab.kam.domain,
+                         proxy=f"{lab.kam.host}:{lab.kam.udp_port}", pulse=pulse)
+        phone.start()
+        try:
+            phone.wait_registered()
+            yield phone
+        finally:
+            phone.stop()
 
 
 def _attended_transfer(lab: Lab, customer: Linphone, agents: Agents) -> tuple[str, str, int]:
@@ -75,10 +77,12 @@ def test_attended_transfer_linphone_customer_ends_with_agent_2(
     pop = api(bob).call("call.screen_pop", call_id=call["call_id"])
     assert pop["data"]["case_id"] == "LP-1", pop
 
-    # Audio: the customer plays a tone into the new call; agent 2 hears it
-    # (and not agent 1).
-    tone = tones.write_tone(tmp_path / "customer-lp.wav", C, rate=8000)
+    # Audio both ways: the customer plays a tone into the new call; agent 2
+    # hears it, and the customer hears agent 2 (agent 1 neither way).
+    tone = tones.write_tone(tmp_path / "customer-lp.wav", C, rate=8000, seconds=30)
     customer.command(f"incall-player-start {tone} {new['Id']}")
+    heard = customer.heard(RECORD_SECONDS, FREQS)
+    assert tones.has_tone(heard, B) and not tones.has_tone(heard, A), heard
     levels = record([bob], "after", freqs=FREQS)
     assert tones.has_tone(levels["bob"], C) and not tones.has_tone(levels["bob"], A), levels
 
