@@ -19,7 +19,7 @@ from softphone.runtime import Runtime, RuntimeOptions
 from softphone.sip.accounts import AccountSpec
 from softphone.sip.audio.devices import list_devices
 from softphone.ui.first_run_dialog import FirstRunDialog
-from softphone.ui.history import HISTORY_FILE
+from softphone.ui.history import history_location
 from softphone.ui.main_window import MainWindow, UiFeatures
 from softphone.ui.password_dialog import PasswordDialog
 from softphone.ui.settings_dialog import SettingsDialog
@@ -138,7 +138,7 @@ def window_options(runtime: Runtime, loaded: LoadedConfig | None) -> dict[str, A
     remembered UI state and where the call history is kept."""
     options: dict[str, Any] = {
         "features": UiFeatures.from_engine(runtime.engine),
-        "history_path": runtime.options.profile / HISTORY_FILE,
+        "history_path": history_location(runtime.options.profile),
     }
     if loaded is not None:
         provisioning = loaded.effective.provisioning
