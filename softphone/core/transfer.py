@@ -101,6 +101,26 @@ def resolve_target(text: str, directory: Directory, *, default_domain: str = "")
     return TransferTarget(TargetKind.EXTERNAL, uri, uri)
 
 
+def target_kind(text: str, directory: Directory) -> TargetKind:
+    """The kind of target ``text`` names, without resolving it.
+
+    Needs no SIP domain and no directory lookup beyond the URI match, so the
+    rules on kinds (:func:`check_kind`) can be applied before anything about
+    dialling can fail: an unsupervised transfer to a bare number is refused as
+    not allowed even where no account could dial it.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidParamsError("the transfer target is empty")
+    text = text.strip()
+    prefix, _, _ = text.partition(":")
+    if prefix in (TargetKind.AGENT, TargetKind.GROUP, TargetKind.PRESET):
+        return TargetKind(prefix)
+    if _NUMBER_RE.match(text.replace(" ", "").replace("-", "")):
+        return TargetKind.EXTERNAL
+    uri = str(parse_sip_uri(text))
+    return TargetKind.AGENT if directory.agent_by_uri(uri) is not None else TargetKind.EXTERNAL
+
+
 def number_to_uri(number: str, domain: str) -> str:
     if number.startswith(("sip:", "sips:")):
         return str(parse_sip_uri(number))
@@ -115,19 +135,23 @@ def check_allowed(kind: TransferKind, target: TransferTarget, *,
                   external_allowed: bool = True,
                   allowed_domains: list[str] | None = None) -> None:
     """Raise :class:`TransferNotAllowedError` when policy forbids the transfer."""
-    if kind == TransferKind.UNSUPERVISED and target.kind in (TargetKind.EXTERNAL,
-                                                              TargetKind.PRESET):
-        what = "an external number" if target.kind == TargetKind.EXTERNAL else "a preset"
-        raise TransferNotAllowedError(
-            f"unsupervised transfers go to an agent or an agent group only, not to {what}; "
-            "use a supervised transfer"
-        )
-    if target.kind == TargetKind.EXTERNAL and not external_allowed:
-        raise TransferNotAllowedError("transfers to manually entered numbers are not allowed")
+    check_kind(kind, target.kind, external_allowed=external_allowed)
     if allowed_domains and target.uri:
         host = parse_sip_uri(target.uri).host
         if not domain_allowed(host, allowed_domains):
             raise TransferNotAllowedError(f"transfers to {host} are not allowed by policy")
+
+
+def check_kind(kind: TransferKind, target: TargetKind, *, external_allowed: bool = True) -> None:
+    """The rules that depend only on the kind of target (checked first)."""
+    if kind == TransferKind.UNSUPERVISED and target in (TargetKind.EXTERNAL, TargetKind.PRESET):
+        what = "an external number" if target == TargetKind.EXTERNAL else "a preset"
+        raise TransferNotAllowedError(
+            f"unsupervised transfers go to an agent or an agent group only, not to {what}; "
+            "use a supervised transfer"
+        )
+    if target == TargetKind.EXTERNAL and not external_allowed:
+        raise TransferNotAllowedError("transfers to manually entered numbers are not allowed")
 
 
 def domain_allowed(host: str, patterns: list[str]) -> bool:

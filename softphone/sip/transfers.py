@@ -33,9 +33,11 @@ from softphone.core.transfer import (
     TransferKind,
     TransferTarget,
     check_allowed,
+    check_kind,
     domain_allowed,
     first_available,
     resolve_target,
+    target_kind,
 )
 from softphone.sip.accounts import AccountManager
 from softphone.sip.agent import AgentService
@@ -111,6 +113,8 @@ class TransferManager(QObject):
 
     def start_supervised(self, call_id: str, target_text: str) -> Transfer:
         rec = self._customer(call_id)
+        check_kind(TransferKind.SUPERVISED, target_kind(target_text, self.directory),
+                   external_allowed=self.policy.external_allowed)
         target = self.resolve(target_text)
         check_allowed(TransferKind.SUPERVISED, target,
                       external_allowed=self.policy.external_allowed,
@@ -171,6 +175,9 @@ class TransferManager(QObject):
 
     def unsupervised(self, call_id: str, target_text: str) -> Transfer:
         rec = self._customer(call_id)
+        # The rule on kinds first: a bare number is refused as not allowed,
+        # not as undiallable (there may be no SIP domain to dial it at).
+        check_kind(TransferKind.UNSUPERVISED, target_kind(target_text, self.directory))
         target = self.resolve(target_text)
         check_allowed(TransferKind.UNSUPERVISED, target,
                       allowed_domains=self.policy.allowed_domains)

@@ -17,8 +17,10 @@ from softphone.core.transfer import (
     Transfer,
     TransferKind,
     check_allowed,
+    check_kind,
     first_available,
     resolve_target,
+    target_kind,
 )
 
 DIRECTORY = Directory.from_json({
@@ -52,6 +54,32 @@ def test_resolve(text, kind, uri):
 def test_resolve_errors(text, error):
     with pytest.raises(error):
         resolve_target(text, DIRECTORY, default_domain="pbx.example.com")
+
+
+@pytest.mark.parametrize(("text", "kind"), [
+    ("agent:bob", TargetKind.AGENT), ("agent:nobody", TargetKind.AGENT),
+    ("group:sales", TargetKind.GROUP), ("preset:legal", TargetKind.PRESET),
+    ("preset:nowhere", TargetKind.PRESET), ("1234", TargetKind.EXTERNAL),
+    ("+49 30-222", TargetKind.EXTERNAL), ("sip:eve@127.0.0.1:5064", TargetKind.AGENT),
+    ("sip:carol@elsewhere.example", TargetKind.EXTERNAL),
+])
+def test_target_kind_needs_no_domain(text, kind):
+    assert target_kind(text, DIRECTORY) == kind
+
+
+def test_kind_rule_comes_before_dialling_details():
+    # With no SIP domain a bare number cannot be resolved; an unsupervised
+    # transfer to it is still refused for what it is: not allowed.
+    with pytest.raises(InvalidParamsError, match="no SIP domain"):
+        resolve_target("1234", DIRECTORY)
+    for text in ("1234", "preset:legal", "preset:nowhere"):
+        with pytest.raises(TransferNotAllowedError, match="agent or an agent group only"):
+            check_kind(TransferKind.UNSUPERVISED, target_kind(text, DIRECTORY))
+    with pytest.raises(TransferNotAllowedError, match="manually entered"):
+        check_kind(TransferKind.SUPERVISED, target_kind("1234", DIRECTORY),
+                   external_allowed=False)
+    check_kind(TransferKind.SUPERVISED, target_kind("1234", DIRECTORY))
+    check_kind(TransferKind.UNSUPERVISED, target_kind("group:sales", DIRECTORY))
 
 
 def test_number_without_domain_is_a_clear_error():
@@ -113,3 +141,4 @@ def test_domain_patterns():
     assert not domain_allowed("example.com", ["*.example.com"])
     assert not domain_allowed("badexample.com", ["example.com", "*.example.com"])
     assert not domain_allowed("example.com.evil.net", ["example.com"])
+

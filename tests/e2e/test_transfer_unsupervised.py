@@ -148,14 +148,13 @@ def test_transfer_refusals_through_the_api(softphones: InstanceFactory, tmp_path
         api(alice).call("transfer.unsupervised", call_id="call-99", target="agent:bob")
     assert err.value.data["code"] == "not_found"
     _, a_call = customer_calls_alice(floor)
+    # Alice has no registered account, so a bare number could not even be
+    # dialled: the rule on kinds is still what refuses it.
     for target in ("sip:someone@127.0.0.1:9", "+4930123", "preset:legal"):
         with pytest.raises(ApiError) as err:
             api(alice).call("transfer.unsupervised", call_id=a_call, target=target)
-        assert err.value.data.get("code") in ("transfer_not_allowed", "invalid_params"), target
-    with pytest.raises(ApiError) as err:
-        api(alice).call("transfer.unsupervised", call_id=a_call, target="preset:legal")
-    assert err.value.data["code"] == "transfer_not_allowed"
-    assert "agent or an agent group only" in str(err.value.message)
+        assert err.value.data["code"] == "transfer_not_allowed", target
+        assert "agent or an agent group only" in str(err.value.message), target
     with pytest.raises(ApiError) as err:
         api(alice).call("transfer.unsupervised", call_id=a_call, target="agent:nobody")
     assert err.value.data["code"] == "not_found"
