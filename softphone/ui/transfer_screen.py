@@ -421,17 +421,28 @@ class TransferScreen(QWidget):
     # -- progress -----------------------------------------------------------------------
 
     def _on_progress(self, transfer: Transfer) -> None:
-        self.status_label.setText(progress_text(transfer))
+        self.status_label.setText(progress_text(transfer, conference=self._mixing()))
         self.refresh()
+
+    def _mixing(self) -> bool:
+        conference = getattr(self._engine, "conference", None)
+        current = conference.current() if conference is not None else None
+        return current is not None and len(current.mixing()) >= 2
 
     def _on_conference_changed(self, data: object) -> None:
         # A fourth party who never answered: said here too, since the
         # conference (and its panel) may be gone with them.
+        failed = False
         for call_id, message in failures(data).items():
             if call_id not in self._failures_shown:
                 self._failures_shown.add(call_id)
                 self.status_label.setText(message)
                 self.error.emit(message)
+                failed = True
+        transfer = self._engine.transfers.active()
+        if (not failed and transfer is not None and transfer.phase == Phase.CONSULTING
+                and self._mixing()):
+            self.status_label.setText(progress_text(transfer, conference=self._mixing()))
         self.refresh()
 
     def _after_action(self) -> None:

@@ -96,9 +96,13 @@ def manual_target(text: str, directory: Directory, dial_plan: DialPlan | None = 
     return TargetChoice(text, TargetKind.EXTERNAL, text)
 
 
-def progress_text(transfer: Transfer) -> str:
-    """One status line for ``transfer`` (plain text)."""
+def progress_text(transfer: Transfer, *, conference: bool = False) -> str:
+    """One status line for ``transfer`` (plain text); ``conference``: a four-way
+    conference is mixing while it consults."""
     template = _PHASE_TEXT.get(transfer.phase)
+    if conference and transfer.phase == Phase.CONSULTING:
+        template = ("in a conference with {target}: Complete sends the customer to "
+                    "{target}, Cancel returns you to the customer alone")
     label = one_line(transfer.target.label, 60)
     failed = transfer.phase in (Phase.CONSULT_FAILED, Phase.FAILED) or (
         transfer.phase == Phase.CONSULTING and transfer.status_code >= 300)

@@ -90,6 +90,9 @@ def start_four_way(qtbot: QtBot, window: MainWindow, customer: HeadlessInstance,
     qtbot.waitUntil(lambda: [r[2] for r in rows(panel)] == ["In conference"] * 3,
                     timeout=WAIT_MS)
     assert [r[1] for r in rows(panel)] == ["Customer", "Transfer target", "Fourth party"]
+    assert screen.status_label.text() == (
+        "Supervised transfer: in a conference with Bob: Complete sends the customer to Bob, "
+        "Cancel returns you to the customer alone")
     return customer_id, bob_call, carol_call
 
 
