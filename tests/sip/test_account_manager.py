@@ -14,6 +14,7 @@ from typing import Any
 
 import pjsua2 as pj
 import pytest
+from PySide6.QtCore import QCoreApplication, QEvent
 
 from softphone.core.errors import SipError
 from softphone.core.ids import IdFactory
@@ -65,6 +66,9 @@ def manager(qapp: Any, pjsua: Pjsua) -> Iterator[AccountManager]:
     mgr = AccountManager(endpoint, IdFactory())  # type: ignore[arg-type]
     yield mgr
     mgr.shutdown()
+    # Retry timers are deleted with deleteLater: let that happen while their
+    # parent (the manager) is still alive.
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 def emitted(mgr: AccountManager) -> list[AccountInfo]:
