@@ -17,8 +17,9 @@ has ``AccountSpec.publish``); colleagues are watched in one of two ways:
   the Qt main thread, and :mod:`softphone.core.rlmi` reads the bodies. The
   agents the server's list holds (from its full-state NOTIFY) get no per-agent
   subscription, so a directory of thousands of agents in groups is not bound
-  by pjsua's buddy table. While a list subscription starts, its group's
-  members wait for it rather than being subscribed twice.
+  by pjsua's buddy table. While a list subscription starts (until
+  :data:`LIST_SETTLE_MS` after its first full state), its group's members wait
+  for it rather than being subscribed twice.
 * **Per agent (fallback).** Everyone else (groups without a list, lists the
   server does not offer: an error answer, no answer, a NOTIFY without RLMI;
   members missing from the server's list; TLS accounts; agents in no group)
@@ -38,7 +39,7 @@ import gc
 import logging
 
 import pjsua2 as pj
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from softphone.core.agent_state import AgentState, state_from_note
 from softphone.core.directory import Directory, uri_key
@@ -54,6 +55,10 @@ log = logging.getLogger("softphone.sip.presence")
 # pjsua's buddy table is a compile-time array of 256 (PJSUA_MAX_BUDDIES), and
 # adding one more is a C assert that aborts the process, not an error.
 MAX_WATCHED = 250
+# A server may split a big list's full state over several NOTIFYs (Kamailio
+# does past its max_notify_body_length): members missing from the first are
+# only watched one by one if the rest have not come this long after it.
+LIST_SETTLE_MS = 2000
 
 
 class SipBuddy(pj.Buddy):  # type: ignore[misc]
@@ -94,6 +99,7 @@ class PresenceService(QObject):
         # holds (known after its first full state); groups whose list failed.
         self._lists: dict[str, ListSubscription] = {}
         self._list_agents: dict[str, set[str]] = {}
+        self._list_settled: set[str] = set()
         self._lists_failed: dict[str, bool] = {}  # group id -> worth retrying later
         self._by_uri: dict[str, str] = {}
         self._capped_at = 0
@@ -118,6 +124,7 @@ class PresenceService(QObject):
             sub.deleteLater()
         self._lists.clear()
         self._list_agents.clear()
+        self._list_settled.clear()
         self._lists_failed.clear()
         self._capped_at = 0
         self._buddies.clear()
@@ -129,7 +136,7 @@ class PresenceService(QObject):
         or ``failed`` (groups without a list are not listed)."""
         out = {g: "failed" for g in self._lists_failed}
         for group_id in self._lists:
-            out[group_id] = "active" if group_id in self._list_agents else "starting"
+            out[group_id] = "active" if group_id in self._list_settled else "starting"
         return out
 
     # -- resource lists -----------------------------------------------------------
@@ -191,13 +198,25 @@ class PresenceService(QObject):
                 self._set_state(agent_id, *state)
         self._list_agents[group_id] = held
         if first:
-            group = self.directory.groups[group_id]
-            missing = [m for m in group.members if m not in held]
-            log.info("presence: group %s: list %s active (%d agents)%s", group_id,
-                     group.presence_list, len(held),
-                     f"; not on it, watched one by one: {', '.join(missing)}" if missing else "")
-        if held != known:
+            sub = self._lists[group_id]
+            QTimer.singleShot(LIST_SETTLE_MS, self, lambda: self._list_settle(group_id, sub))
+        if held != known and group_id in self._list_settled:
             self._sync_buddies()
+
+    def _list_settle(self, group_id: str, sub: ListSubscription) -> None:
+        """The list's full state is in: members it lacks are watched one by one."""
+        if self._lists.get(group_id) is not sub:
+            return
+        self._list_settled.add(group_id)
+        group = self.directory.groups[group_id]
+        held = self._list_agents.get(group_id, set())
+        missing = [m for m in group.members if m not in held]
+        log.info("presence: group %s: list %s active (%d agents)%s", group_id,
+                 group.presence_list, len(held),
+                 f"; not on it, watched one by one: {', '.join(missing[:20])}"
+                 + (f" and {len(missing) - 20} more" if len(missing) > 20 else "")
+                 if missing else "")
+        self._sync_buddies()
 
     def _on_list_failed(self, group_id: str, sub: ListSubscription, reason: str) -> None:
         if self._lists.get(group_id) is not sub:
@@ -205,6 +224,7 @@ class PresenceService(QObject):
         del self._lists[group_id]
         sub.deleteLater()
         self._list_agents.pop(group_id, None)
+        self._list_settled.discard(group_id)
         self._lists_failed[group_id] = sub.transient_failure
         log.warning("presence: group %s: the presence server does not offer the list %s (%s): "
                     "watching its members one by one", group_id, sub.list_uri, reason)
@@ -217,8 +237,9 @@ class PresenceService(QObject):
         accounts, those a list holds and those waiting for a starting list."""
         held: set[str] = set()
         for group_id in self._lists:
-            known = self._list_agents.get(group_id)
-            held |= known if known is not None else set(self.directory.groups[group_id].members)
+            held |= self._list_agents.get(group_id, set())
+            if group_id not in self._list_settled:  # its members wait for it
+                held |= set(self.directory.groups[group_id].members)
         own = {uri_key(i.uri) for i in self._accounts.infos()}
         wanted = [a for a in self.directory.watch_order()
                   if uri_key(a.uri) not in own and a.agent_id not in held]

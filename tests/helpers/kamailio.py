@@ -674,6 +674,9 @@ modparam("auth_db", "use_domain", 0)
 
 modparam("tls", "config", "@@TLS_CFG@@")
 
+# Lists of thousands make rls-services documents of ~100 KB (one db_text field).
+modparam("db_text", "file_buffer_size", 1048576)
+
 # Presence server: presentities and watchers in db_text; every watcher is
 # allowed (no XCAP authorisation rules); NOTIFYs come from the UDP socket.
 modparam("presence", "db_url", "@@DB_URL@@")
@@ -700,6 +703,8 @@ modparam("rls", "server_address", "sip:rls@@@HOST@@:@@UDP_PORT@@")
 modparam("rls", "outbound_proxy", "sip:@@HOST@@:@@UDP_PORT@@")
 modparam("rls", "waitn_time", 1)
 modparam("rls", "max_expires", 3600)
+# Bigger list states go out in several NOTIFYs (a UDP datagram holds < 64 KiB).
+modparam("rls", "max_notify_body_length", 32000)
 #!endif
 
 ####### Routing logic ###############################################
@@ -900,6 +905,8 @@ route[PRESENCE] {
 		$var(rc) = rls_handle_subscribe();
 		if ($var(rc) == 10) {
 			handle_subscribe();
+		} else if ($var(rc) < 0) {
+			send_reply("500", "Resource list error");
 		}
 #!else
 		handle_subscribe();

@@ -141,3 +141,60 @@ def _per_agent_fallback(lab: Lab, phones: dict[str, HeadlessInstance], list_name
         sources = {source for source, _ in _subscribes(kam, user)}
         assert f"{kam.host}:{alice.sip_port}" in sources, (user, sources, kam.log_tail())
     assert "watching its members one by one" in alice.log_text()
+
+
+BIG = 2000
+
+
+@pytest.fixture
+def kamailio_big_list(tmp_path: Path, test_pki: TlsFiles) -> Iterator[Kamailio]:
+    """A server whose list holds Bob and 1,999 colleagues who never log in."""
+    _require_kamailio()
+    others = [f"9{i:04d}" for i in range(BIG - 1)]
+    kam = Kamailio(tmp_path / "kamailio", tls=test_pki,
+                   lists={"everyone-list": ["1002", *others]})
+    kam.start()
+    try:
+        yield kam
+    finally:
+        kam.stop()
+
+
+def test_thousands_of_agents_in_a_group_need_no_per_agent_subscription(
+        kamailio_big_list: Kamailio, softphones: InstanceFactory):
+    lab = Lab(kamailio_big_list, softphones)
+    kam = lab.kam
+    alice, bob = lab.phone("alice"), lab.phone("bob")
+    lab.register(alice, "1001", publish=True)
+    lab.register(bob, "1002", publish=True)
+    agents = [{"id": "bob", "name": "Bob", "uri": kam.aor("1002")}]
+    agents += [{"id": f"a{i}", "name": f"Agent {i}", "uri": kam.aor(f"9{i:04d}")}
+               for i in range(BIG - 1)]
+    a = api(alice)
+    mark = a.mark()
+    a.call("directory.set", directory={
+        "agents": agents, "presets": [], "my_groups": ["everyone"],
+        "groups": [{"id": "everyone", "name": "Everyone", "members": [x["id"] for x in agents],
+                    "presence_list": kam.list_uri("everyone-list")}]})
+    a.wait_event("directory.agent", lambda e: e["agent_id"] == "bob"
+                 and e["state"] == "available", timeout=10, since=mark)
+    # The RLS subscribes to every member itself: let this small lab server get
+    # through those back-end subscriptions (a NOTIFY back to it for each)
+    # before timing a change.
+    deadline = time.monotonic() + 60
+    while kam.log_text().count("REQ NOTIFY sip:rls@") < BIG:
+        assert time.monotonic() < deadline, kam.log_tail()
+        time.sleep(0.1)
+    mark = a.mark()
+    started = time.monotonic()
+    api(bob).call("agent.set_state", state="not_ready", reason="Break")
+    a.wait_event("directory.agent", lambda e: e["agent_id"] == "bob"
+                 and e["state"] == "not_ready", timeout=5, since=mark)
+    assert time.monotonic() - started < LIST_BOUND_S
+
+    log = alice.log_text()
+    assert f"active ({BIG} agents)" in log, log[-3000:]
+    assert "pjsua can watch" not in log  # nobody left over for per-agent buddies
+    phone = f"{kam.host}:{alice.sip_port}"
+    assert not [s for s, _ in _subscribes(kam, "1002") if s == phone]
+    assert len(a.call("directory.get")["agents"]) == BIG
