@@ -12,8 +12,10 @@ from softphone.automation.server import AutomationServer
 from softphone.core.agent_state import AgentStatus
 from softphone.core.calls import CallSnapshot
 from softphone.core.directory import Directory
+from softphone.core.errors import InvalidParamsError
 from softphone.core.screen_pop import ScreenPop, validate_fields
 from softphone.core.transfer import Transfer
+from softphone.sip.agent import QUEUE_REFRESH_RANGE
 from softphone.sip.engine import SipEngine
 
 
@@ -38,6 +40,21 @@ def install(server: AutomationServer, engine: SipEngine) -> None:
         Params(p, set())
         agent.end_wrap_up()
         return agent_status()
+
+    def agent_set_queue_refresh(p: dict[str, Any]) -> Any:
+        Params(p, {"seconds"})
+        return {"seconds": agent.set_queue_refresh(seconds(p, "seconds", *QUEUE_REFRESH_RANGE))}
+
+    def transfer_timers() -> dict[str, float]:
+        policy = transfers.policy
+        return {name: float(getattr(policy, name)) for name in TRANSFER_TIMERS}
+
+    def transfer_set_timers(p: dict[str, Any]) -> Any:
+        Params(p, set(TRANSFER_TIMERS))
+        values = {name: seconds(p, name, 0.5, 3600.0) for name in TRANSFER_TIMERS if name in p}
+        for name, value in values.items():
+            setattr(transfers.policy, name, value)
+        return transfer_timers()
 
     def supervised_start(p: dict[str, Any]) -> Any:
         a = Params(p, {"call_id", "target"})
@@ -94,6 +111,8 @@ def install(server: AutomationServer, engine: SipEngine) -> None:
         "agent.set_state": agent_set_state,
         "agent.status": agent_get,
         "agent.end_wrap_up": agent_end_wrap_up,
+        "agent.set_queue_refresh": agent_set_queue_refresh,
+        "transfer.set_timers": transfer_set_timers,
         "transfer.supervised.start": supervised_start,
         "transfer.supervised.complete": supervised_complete,
         "transfer.supervised.cancel": supervised_cancel,
@@ -129,6 +148,20 @@ def install(server: AutomationServer, engine: SipEngine) -> None:
     calls.screen_pop.connect(on_screen_pop)
     calls.call_queued.connect(on_queued)
     engine.presence.agent_changed.connect(on_agent_presence)
+
+
+# Transfer timers an API client may tune (the Session Transfer switch, the
+# external-number and domain rules stay IT's).
+TRANSFER_TIMERS = ("consult_timeout_s", "complete_timeout_s", "pending_silence_s")
+
+
+def seconds(p: dict[str, Any], name: str, low: float, high: float) -> float:
+    """A number of seconds parameter within [low, high]."""
+    value = p.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not (
+            low <= value <= high):
+        raise InvalidParamsError(f"{name} must be a number of seconds from {low:g} to {high:g}")
+    return float(value)
 
 
 def pop_param(value: Any) -> ScreenPop:

@@ -214,7 +214,7 @@ class Transfer:
         pop: the screen pop sent along.
         phase: the current :class:`Phase`.
         consult_call_id: the consult call (supervised).
-        status_code / reason: the last SIP result seen.
+        status_code / reason: the last SIP result seen (reason: a sentence).
         started_at: monotonic start time.
     """
 
@@ -229,7 +229,17 @@ class Transfer:
     reason: str = ""
     started_at: float = field(default_factory=time.monotonic)
     fourth_party: str = "drop"
-    refer_accepted: bool = False  # the far end sent a NOTIFY for our REFER
+    refer_accepted: bool = False  # the far end accepted our REFER (202 or a NOTIFY)
+    # The last status the customer's phone reported for the new call (REFER
+    # accepted = 100, then each NOTIFY's code); 0 before any.
+    notify_code: int = 0
+
+    @property
+    def new_call_pending(self) -> bool:
+        """The customer's phone has (or is about to have) a call to the target
+        that has no final answer yet: taking the customer back now would leave
+        them with two live calls."""
+        return 100 <= self.notify_code < 200
 
     @property
     def active(self) -> bool:
@@ -262,4 +272,5 @@ class Transfer:
             "phase": self.phase.value,
             "status_code": self.status_code,
             "reason": self.reason,
+            "notify_code": self.notify_code,
         }

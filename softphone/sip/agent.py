@@ -5,6 +5,11 @@ marker) that arrives while the agent is not Available is answered 182 Queued
 and held as the agent's one next call, then presented the moment the agent
 becomes Available; a maximum hold time rejects it (480) so that it returns to
 its transferor. A consult call of a supervised transfer rings at once.
+
+While a call waits, its 182 is sent again every ``queue_refresh_seconds``
+(60 s by default): proxies give up on an INVITE with no response after about
+3 minutes (Timer C), and each 182 reaches the transferor as a NOTIFY, which
+tells agent 1 the customer is still queued here.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from softphone.core.agent_state import (
     presence_note,
 )
 from softphone.core.calls import CallDirection, CallSnapshot, CallState
+from softphone.core.errors import InvalidParamsError
 from softphone.core.registration import RegistrationState
 from softphone.core.screen_pop import transfer_kind
 from softphone.sip.accounts import AccountManager
@@ -30,7 +36,9 @@ from softphone.sip.calls import QUEUED, CallManager
 log = logging.getLogger("softphone.sip.agent")
 
 # Proxies give up on an INVITE with no response after ~3 minutes (Timer C).
-QUEUE_REFRESH_MS = 60_000
+QUEUE_REFRESH_S = 60.0
+# A refresh more often than this floods, less often than this loses to Timer C.
+QUEUE_REFRESH_RANGE = (0.2, 170.0)
 
 
 class AgentService(QObject):
@@ -43,6 +51,8 @@ class AgentService(QObject):
     Attributes:
         machine: the pure :class:`AgentStateMachine`.
         max_queue_seconds: how long a queued transfer may wait.
+        queue_refresh_seconds: how often a queued call's 182 is sent again
+            (see :meth:`set_queue_refresh`).
         hints: extra call activity by source ("transfer", "conference"): the
             most involved one wins.
     """
@@ -53,6 +63,7 @@ class AgentService(QObject):
     def __init__(self, calls: CallManager, accounts: AccountManager, *,
                  wrap_up_seconds: float = 0.0, wrap_up_returns_to: str = "available",
                  reasons: list[str] | None = None, max_queue_seconds: float = 120.0,
+                 queue_refresh_seconds: float = QUEUE_REFRESH_S,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._calls = calls
@@ -61,6 +72,7 @@ class AgentService(QObject):
                                          wrap_up_returns_to=wrap_up_returns_to,
                                          reasons=reasons)
         self.max_queue_seconds = max_queue_seconds
+        self.queue_refresh_seconds = QUEUE_REFRESH_S
         self.hints: dict[str, CallActivity] = {}
         self._talked_since_idle = False
         self._queued_call: str | None = None
@@ -69,6 +81,7 @@ class AgentService(QObject):
         self._queue_expiry.timeout.connect(self._queue_expired)
         self._queue_refresh = QTimer(self)
         self._queue_refresh.timeout.connect(self._refresh_queued)
+        self.set_queue_refresh(queue_refresh_seconds)
         self._wrap_up = QTimer(self)
         self._wrap_up.setSingleShot(True)
         self._wrap_up.timeout.connect(self.machine.wrap_up_expired)
@@ -99,6 +112,20 @@ class AgentService(QObject):
 
     def end_wrap_up(self) -> AgentStatus:
         return self.machine.end_wrap_up()
+
+    def set_queue_refresh(self, seconds: float) -> float:
+        """How often a queued call's 182 is sent again (0.2-170 s); applies at
+        once to a call waiting now. Returns the interval set."""
+        low, high = QUEUE_REFRESH_RANGE
+        if not isinstance(seconds, int | float) or not low <= seconds <= high:
+            raise InvalidParamsError(f"the 182 refresh interval must be {low}-{high:.0f} s")
+        self.queue_refresh_seconds = float(seconds)
+        if self._queue_refresh.isActive():
+            self._queue_refresh.start(self._refresh_ms())
+        return self.queue_refresh_seconds
+
+    def _refresh_ms(self) -> int:
+        return int(self.queue_refresh_seconds * 1000)
 
     def set_hint(self, source: str, activity: CallActivity) -> None:
         self.hints[source] = activity
@@ -147,7 +174,7 @@ class AgentService(QObject):
     def _on_call_queued(self, snap: CallSnapshot) -> None:
         self._queued_call = snap.call_id
         self._queue_expiry.start(int(self.max_queue_seconds * 1000))
-        self._queue_refresh.start(QUEUE_REFRESH_MS)
+        self._queue_refresh.start(self._refresh_ms())
         log.info("transferred call %s queued until the agent is Available", snap.call_id)
 
     def _queue_expired(self) -> None:

@@ -3,6 +3,18 @@
 The customer is never dropped: every failure path ends with the customer on
 hold with agent 1 (supervised: resumed with one action) or given back to
 agent 1 with an alert (unsupervised).
+
+Unsupervised fail-back rule: agent 1 takes the customer back only when no new
+call to the target can be up at the customer's phone: the final NOTIFY says it
+failed, the REFER itself failed, or the customer's phone said nothing at all.
+Never while the last NOTIFY says the new call is pending (trying, ringing,
+queued): resuming then would leave the customer with two live calls (agent 1
+and the target's queue, later the target too). The customer's phone keeps
+that call until the target answers or refuses it (a queueing softphone gives
+up after its own maximum hold time, with 480), or the customer hangs up; the
+final NOTIFY then decides. While it is pending, each NOTIFY restarts a
+watchdog; when nothing is heard for ``pending_silence_s`` agent 1 is alerted
+(a ``transfer.progress`` event, same phase) and the customer stays where they are.
 """
 
 from __future__ import annotations
@@ -46,6 +58,12 @@ from softphone.sip.calls import CallManager
 
 log = logging.getLogger("softphone.sip.transfers")
 
+QUEUED_CODE = 182
+
+
+def _ms(seconds: float) -> int:
+    return int(seconds * 1000)
+
 
 @dataclass
 class TransferPolicy:
@@ -54,7 +72,13 @@ class TransferPolicy:
     external_allowed: manual external numbers may be dialled (supervised only).
     allowed_domains: if set, transfer targets (and REFERs we accept) must be in these.
     consult_timeout_s: a consult call not answered by then has failed.
-    complete_timeout_s: a REFER with no final result by then has failed.
+    complete_timeout_s: a supervised REFER with no final result by then has
+        failed; an unsupervised REFER the customer's phone has said nothing
+        about by then has failed (the customer comes back).
+    pending_silence_s: an unsupervised transfer whose new call is pending at
+        the customer's phone, with no NOTIFY for this long, is reported to
+        agent 1 (longer than a queueing target's 182 refresh, 60 s, and a
+        proxy's Timer C, 3 min); the customer is not taken back.
     """
 
     enabled: bool = True
@@ -62,6 +86,7 @@ class TransferPolicy:
     allowed_domains: list[str] = field(default_factory=list)
     consult_timeout_s: float = 30.0
     complete_timeout_s: float = 30.0
+    pending_silence_s: float = 200.0
 
 
 class TransferManager(QObject):
@@ -188,7 +213,9 @@ class TransferManager(QObject):
         self._calls.set_handed_off(call_id, True)
         self._transfers[t.transfer_id] = t
         self.progress.emit(t)
-        self._timer.start(int((self._agent.max_queue_seconds + 30) * 1000))
+        # Until the REFER goes out (hold acknowledged, a group member
+        # Available) the customer waits on hold here, at most this long.
+        self._timer.start(_ms(self._agent.max_queue_seconds + 30))
         if rec.hold_confirmed:
             self._send_blind(t)
         # else: sent from _on_call_changed once the hold is acknowledged (RFC 5589)
@@ -206,6 +233,7 @@ class TransferManager(QObject):
             self._fail_back(t, 0, str(exc))
             return
         self._advance(t, Phase.COMPLETING, reason=f"sent to {uri}")
+        self._timer.start(_ms(self.policy.complete_timeout_s))
 
     def agent_presence_changed(self, agent_id: str) -> None:
         """A colleague's state changed: a group transfer may now have a taker."""
@@ -262,7 +290,13 @@ class TransferManager(QObject):
     def _customer_changed(self, t: Transfer, snap: CallSnapshot) -> None:
         if snap.state == CallState.DISCONNECTED:
             self._timer.stop()
-            if t.phase in (Phase.COMPLETING, Phase.QUEUED) and t.refer_accepted:
+            if t.kind == TransferKind.UNSUPERVISED and t.notify_code == QUEUED_CODE:
+                # Queued at the target and not presented yet: nobody took the
+                # call over; the customer hung up (their phone cancels the
+                # queued call too).
+                self._advance(t, Phase.FAILED, snap.status_code,
+                              f"the customer hung up while queued at {t.target.label}")
+            elif t.phase in (Phase.COMPLETING, Phase.QUEUED) and t.refer_accepted:
                 # Many phones end the original call as soon as the new one is
                 # under way, sometimes before their final NOTIFY: having
                 # accepted our REFER, the customer's phone took the transfer over.
@@ -284,10 +318,17 @@ class TransferManager(QObject):
                   if x.customer_call_id == call_id and x.active), None)
         if t is None or t.phase not in (Phase.COMPLETING, Phase.QUEUED):
             return
+        log.debug("transfer %s: the customer's phone reports %s %s%s", t.transfer_id, code,
+                  reason, " (final)" if final else "")
+        was_queued = t.notify_code == QUEUED_CODE
         if code < 300:
             t.refer_accepted = True
+        t.notify_code = code
         if not final:
-            if code == 182 and t.phase == Phase.COMPLETING:
+            if t.kind == TransferKind.UNSUPERVISED:
+                # News from the customer's phone: the new call is still pending.
+                self._timer.start(_ms(self.policy.pending_silence_s))
+            if code == QUEUED_CODE and t.phase == Phase.COMPLETING:
                 self._advance(t, Phase.QUEUED, code, "the target agent is not Available yet; "
                               "the call waits for them")
             return
@@ -302,6 +343,9 @@ class TransferManager(QObject):
             # The consult call is still up and the customer still on hold.
             self._advance(t, Phase.CONSULTING, code, f"the transfer failed ({code} {reason}); "
                           "you are still talking to the target")
+        elif code == 487 and was_queued:
+            # The customer's phone cancelled its queued call: they hung up.
+            self._fail_back(t, code, "the customer hung up while queued")
         else:
             self._fail_back(t, code, f"{code} {reason}")
 
@@ -317,7 +361,21 @@ class TransferManager(QObject):
             self._advance(t, Phase.CONSULTING, 408,
                           "no result from the customer's phone; try again")
         elif t.kind == TransferKind.UNSUPERVISED:
-            self._fail_back(t, 408, "the transfer timed out")
+            if t.phase in (Phase.COMPLETING, Phase.QUEUED) and t.new_call_pending:
+                self._still_pending(t)
+            else:
+                self._fail_back(t, 408, "the transfer timed out")
+
+    def _still_pending(self, t: Transfer) -> None:
+        """The watchdog fired while the customer's phone still has its call to
+        the target pending: never take the customer back now (two live calls);
+        alert agent 1 and keep waiting for the final NOTIFY."""
+        t.reason = (f"no news for {self.policy.pending_silence_s:.0f} s: the customer's call "
+                    f"to {t.target.label} is still pending ({t.notify_code}); they come back "
+                    "to you if that call fails")
+        log.warning("transfer %s: %s", t.transfer_id, t.reason)
+        self.progress.emit(t)
+        self._timer.start(_ms(self.policy.pending_silence_s))
 
     # -- helpers --------------------------------------------------------------------
 
@@ -340,14 +398,16 @@ class TransferManager(QObject):
     def _fail_back(self, t: Transfer, code: int, reason: str) -> None:
         """Unsupervised failure: the customer comes back to agent 1."""
         rec = self._calls.find(t.customer_call_id)
+        back = "the customer's call has ended"
         if rec is not None and rec.live:
+            back = "the customer is back"
             try:
                 self._calls.set_handed_off(t.customer_call_id, False)
                 self._calls.resume(t.customer_call_id)
             except SoftphoneError:
                 log.exception("could not give the customer back")
         self._advance(t, Phase.FAILED, code,
-                      f"transfer to {t.target.label} failed ({reason}): the customer is back")
+                      f"transfer to {t.target.label} failed ({reason}): {back}")
 
     def _resume_customer(self, t: Transfer) -> None:
         rec = self._calls.find(t.customer_call_id)

@@ -142,3 +142,12 @@ def test_domain_patterns():
     assert not domain_allowed("badexample.com", ["example.com", "*.example.com"])
     assert not domain_allowed("example.com.evil.net", ["example.com"])
 
+
+def test_new_call_pending_follows_the_last_notify():
+    t = Transfer("xfer-2", TransferKind.UNSUPERVISED, "call-1",
+                 resolve_target("agent:bob", DIRECTORY), ScreenPop())
+    assert not t.new_call_pending and t.to_json()["notify_code"] == 0
+    for code, pending in ((100, True), (182, True), (180, True), (487, False), (200, False)):
+        t.notify_code = code
+        assert t.new_call_pending is pending, code
+    assert t.to_json()["notify_code"] == 200
