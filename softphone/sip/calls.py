@@ -282,6 +282,12 @@ class CallManager(QObject):
     def resume(self, call_id: str, hold_others: bool = True) -> None:
         rec = self.get(call_id)
         self._require_confirmed(rec, "resume")
+        if rec.handed_off:
+            # The customer may already be ringing or queued at the target: taking
+            # them back now would leave them with two live calls.
+            raise InvalidStateError(
+                f"call {call_id} is being transferred; it comes back to you if the transfer "
+                "fails")
         if not rec.local_hold:
             return
         if hold_others:

@@ -358,6 +358,10 @@ def test_agent_1_never_takes_the_customer_back_while_the_new_call_is_pending(
     assert not [e for e in api(cust).events[mark_cust:] if e["type"] == "call.updated"
                 and e["call_id"] == c_call and e["hold"] == "none"]
     assert len(api(cust).call("call.list")["calls"]) == 2  # held by Alice + queued at Bob
+    # Nor can Alice take the customer back by hand while the new call is pending.
+    with pytest.raises(ApiError) as refused:
+        api(alice).call("call.resume", call_id=a_call)
+    assert refused.value.code == -32003 and "being transferred" in str(refused.value)
     levels = record([cust, alice], "pending", freqs=FREQS)
     assert not tones.has_tone(levels["customer"], TONES["alice"]), levels
     assert not tones.has_tone(levels["alice"], TONES["customer"]), levels
