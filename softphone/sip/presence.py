@@ -289,12 +289,16 @@ class PresenceService(QObject):
 
     def _on_registration(self, info: AccountInfo) -> None:
         """An account became registered: lists waiting for one start (and
-        lists that failed for want of an answer are tried again), and
-        subscriptions made from a less fitting account move to it."""
+        lists that failed for want of an answer are tried again), running lists
+        are refreshed (a restarted server forgot them), and subscriptions made
+        from a less fitting account move to it."""
         previous = self._reg_states.get(info.account_id)
         self._reg_states[info.account_id] = info.state
         if info.state != RegistrationState.REGISTERED or previous == RegistrationState.REGISTERED:
             return
+        for sub in self._lists.values():
+            if sub.account.aor == info.uri:
+                sub.refresh_now()
         for group_id, transient in list(self._lists_failed.items()):
             if transient:
                 del self._lists_failed[group_id]

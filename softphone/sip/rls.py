@@ -341,6 +341,18 @@ class ListSubscription(QObject):
             self._channel.close()
             self._channel = None
 
+    def refresh_now(self) -> None:
+        """Refresh at once (the account registered again: the server may have
+        restarted and forgotten the subscription, which the refresh finds out)."""
+        if self._stopped or self._done or self._tx is not None:
+            return
+        if self._established:
+            self._refresh_timer.stop()
+            self._subscribe()
+        elif self._retry_timer.isActive():
+            self._retry_timer.stop()
+            self._subscribe()
+
     def _resolved(self, host: str, port: int) -> None:
         if self._stopped:
             return

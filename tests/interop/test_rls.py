@@ -143,6 +143,30 @@ def _per_agent_fallback(lab: Lab, phones: dict[str, HeadlessInstance], list_name
     assert "watching its members one by one" in alice.log_text()
 
 
+@pytest.fixture
+def kamailio_short_list(tmp_path: Path, test_pki: TlsFiles) -> Iterator[Kamailio]:
+    """A server whose support list lacks Carol (IT's group has her)."""
+    _require_kamailio()
+    kam = Kamailio(tmp_path / "kamailio", tls=test_pki, lists={"support-list": ["1002"]})
+    kam.start()
+    try:
+        yield kam
+    finally:
+        kam.stop()
+
+
+def test_members_missing_from_the_servers_list_are_watched_one_by_one(
+        kamailio_short_list: Kamailio, softphones: InstanceFactory):
+    lab = Lab(kamailio_short_list, softphones)
+    phones = _start(lab, "support-list")
+    _changes_are_seen_within(phones, LIST_BOUND_S)
+    kam = lab.kam
+    phone = f"{kam.host}:{phones['alice'].sip_port}"
+    assert phone not in {s for s, _ in _subscribes(kam, "1002")}  # Bob: the list
+    assert phone in {s for s, _ in _subscribes(kam, "1003")}  # Carol: her own
+    assert "not on it, watched one by one: carol" in phones["alice"].log_text()
+
+
 BIG = 2000
 
 

@@ -367,6 +367,17 @@ def test_refresh_before_expiry_and_481_renews(qtbot: QtBot, server: FakeServer):
     sub.stop()
 
 
+def test_refresh_now_finds_a_forgotten_subscription(qtbot: QtBot, server: FakeServer):
+    sub, rec, req, _ = start(qtbot, server)
+    sub.refresh_now()  # as when the account registered again after an outage
+    refresh, addr = server.expect(qtbot, "SUBSCRIBE")
+    assert refresh.get("Call-ID") == req.get("Call-ID") and "tag=srv" in refresh.get("To")
+    server.reply(refresh, addr, 481, "Subscription Does Not Exist")
+    new, _ = server.expect(qtbot, "SUBSCRIBE")
+    assert new.get("Call-ID") != req.get("Call-ID") and rec.failures == []
+    sub.stop()
+
+
 def test_tcp_stream_with_two_messages_in_one_segment(qtbot: QtBot):
     srv = FakeServer("tcp")
     try:
