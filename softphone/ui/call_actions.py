@@ -43,14 +43,17 @@ def actions_for(snap: CallSnapshot | None) -> CallActions:
     ringing = (snap.direction == CallDirection.INBOUND and snap.state in RINGING
                and not snap.queued)
     confirmed = snap.state == CallState.CONFIRMED
+    # A customer handed off in an unsupervised transfer is the target's now:
+    # the agent gets them back by themselves if the transfer fails.
+    own = confirmed and not snap.handed_off
     return CallActions(
         answer=ringing,
         reject=ringing,
         hangup=True,
-        hold=confirmed,
+        hold=own,
         held=snap.hold in (HoldState.LOCAL, HoldState.BOTH),
         mute=True,
         muted=snap.muted,
-        dtmf=confirmed,
+        dtmf=own,
         transfer=confirmed and not snap.queued and not snap.handed_off,
     )

@@ -42,3 +42,12 @@ def test_transfer_only_for_an_up_call_that_is_the_agents_own():
         assert not actions_for(snapshot(state=state)).transfer, state
     assert not actions_for(snapshot(state=CallState.CONFIRMED, queued=True)).transfer
     assert not actions_for(snapshot(state=CallState.CONFIRMED, handed_off=True)).transfer
+
+
+def test_a_handed_off_customer_cannot_be_resumed_or_dialled_into():
+    handed_off = actions_for(snapshot(state=CallState.CONFIRMED, hold=HoldState.LOCAL,
+                                      handed_off=True))
+    assert handed_off.held and not handed_off.hold and not handed_off.dtmf
+    assert handed_off.hangup  # the agent may still give up on the customer
+    own = actions_for(snapshot(state=CallState.CONFIRMED, hold=HoldState.LOCAL))
+    assert own.hold and own.dtmf
