@@ -43,6 +43,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("softphone.sip")
 
+RTP_PORT_LOW = 10000
+RTP_PORT_HIGH = 19990  # a start leaves room for the walk up on collisions
+
 TRANSPORTS = ("udp", "tcp", "tls")
 # pjsua matches requests to accounts in priority order (the local account has 0).
 REGISTERED_ACCOUNT_PRIORITY = 10
@@ -191,7 +194,10 @@ class AccountManager(QObject):
         self._creating: str | None = None
         self.incoming_call_handler: Callable[[SipAccount, int, str], None] = _reject_all
         self.local_account_id = "local"
-        self._rtp_port_base = random.randrange(10000, 60000, 2)
+        # RTP/RTCP from an even port in 10000-19999 (the range PBXs such as
+        # Asterisk default to, below the kernel's ephemeral ports and apart
+        # from SIP ports; firewalls are usually opened for it).
+        self._rtp_port_base = random.randrange(RTP_PORT_LOW, RTP_PORT_HIGH, 2)
 
     # -- creation -----------------------------------------------------------------
 

@@ -58,6 +58,8 @@ QUEUED = 182
 # pjsua refuses a hold or re-INVITE while another media operation (an earlier
 # re-INVITE) is still in progress; the newest wish is sent once it completes.
 MEDIA_OP_IN_PROGRESS = 70013  # PJ_EINVALIDOP
+# pjsua's call table is full (PJSUA_MAX_CALLS: 4 in the PyPI wheel).
+TOO_MANY_CALLS = 70010  # PJ_ETOOMANY
 MEDIA_OP_RETRY_MS = 20
 MEDIA_OP_GIVE_UP_S = 10.0
 
@@ -202,6 +204,10 @@ class CallManager(QObject):
             call.makeCall(str(target), prm)
         except pj.Error as exc:
             del self._calls[call_id]
+            if int(exc.status) == TOO_MANY_CALLS:
+                up = sum(1 for r in self._calls.values() if r.live)
+                raise SipError(f"could not call {target}: {up} calls are up, as many as this "
+                               "softphone can hold at once; end one first") from exc
             raise SipError(f"could not call {target}: {exc.reason}") from exc
         self._emit_state(rec)
         return call_id

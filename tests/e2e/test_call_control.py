@@ -6,6 +6,7 @@ import pytest
 
 from tests.conftest import InstanceFactory
 from tests.e2e.conftest import TONE_A, TONE_B, TONE_C, api, connect, record, start_pair
+from tests.helpers.api_client import ApiError
 from tests.helpers.tones import has_tone
 
 pytestmark = pytest.mark.multiprocess
@@ -106,3 +107,26 @@ def test_quit_through_the_api_exits_cleanly(softphones: InstanceFactory, tone_fi
     assert a.stop(use_signal=False) == 0
     api(b).wait_call_state(b_call, "disconnected")
     assert not (a.profile / "api.json").exists()
+
+
+def test_a_call_beyond_the_call_table_is_refused_clearly(softphones: InstanceFactory):
+    """The PyPI wheel holds 4 calls at once (PJSUA_MAX_CALLS): one more is a
+    clear error for the agent making it, and a busy answer for a caller."""
+    a, b, c = softphones("alice"), softphones("bob"), softphones("carol")
+    mark = api(b).mark()
+    calls = [api(a).call("call.make", uri=b.sip_uri)["call_id"] for _ in range(4)]
+    api(b).wait_event("call.state", lambda e: e["state"] == "incoming"
+                      and len({x["call_id"] for x in api(b).events[mark:]
+                               if x.get("state") == "incoming"}) == 4, since=mark)
+    with pytest.raises(ApiError) as refused:
+        api(a).call("call.make", uri=c.sip_uri)
+    assert "4 calls are up, as many as this softphone can hold at once" in str(refused.value)
+    assert len(api(a).call("call.list")["calls"]) == 4  # the others untouched
+    # Bob's table is full too: Carol's call is turned away, not lost silently.
+    out = api(c).call("call.make", uri=b.sip_uri)["call_id"]
+    ended = api(c).wait_call_state(out, "disconnected")
+    assert 400 <= ended["status_code"] < 600, ended
+    for call_id in calls:
+        api(a).call("call.hangup", call_id=call_id)
+    for call_id in calls:
+        api(a).wait_call_state(call_id, "disconnected")

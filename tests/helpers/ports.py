@@ -8,8 +8,13 @@ import time
 from pathlib import Path
 
 HOST = "127.0.0.1"
-# Lowest port we pick; below are well-known and registered services.
+# Lowest port we pick: below are our softphones' RTP ports (10000-19999,
+# softphone.sip.accounts), well-known and registered services.
 PRIVATE_LOW = 20000
+# Ports handed out lately by this test process: a fixture that picked one has
+# usually not bound it yet, so the next pick must not return it again.
+_RECENT: dict[int, float] = {}
+RECENT_S = 120.0
 
 
 def _bindable(port: int, kind: int, host: str = HOST) -> bool:
@@ -49,7 +54,17 @@ def free_port(*, udp: bool = True, tcp: bool = True, exclude: set[int] | None = 
     restarted on the same port (Kamailio) must not find it taken in between
     by some process's outgoing connection, which gets an ephemeral port.
     """
-    exclude = exclude or set()
+    now = time.monotonic()
+    for port, when in list(_RECENT.items()):
+        if now - when > RECENT_S:
+            del _RECENT[port]
+    exclude = (exclude or set()) | set(_RECENT)
+    port = _pick(udp=udp, tcp=tcp, exclude=exclude, host=host)
+    _RECENT[port] = now
+    return port
+
+
+def _pick(*, udp: bool, tcp: bool, exclude: set[int], host: str) -> int:
     low, _ = _ephemeral_range()
     if low > PRIVATE_LOW + 1000:
         for _ in range(200):
