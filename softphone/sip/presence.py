@@ -325,7 +325,9 @@ class PresenceService(QObject):
         if agent is None or (state, reason) == (agent.state, agent.reason):
             return
         agent.state, agent.reason = state, reason
-        log.info("presence: %s is %s", agent_id, state.value)
+        # Debug, not info: a directory of thousands of agents changes state
+        # all day, and formatting a line per change showed in the event loop.
+        log.debug("presence: %s is %s", agent_id, state.value)
         self.agent_changed.emit(agent_id)
 
 
