@@ -167,7 +167,10 @@ def test_members_missing_from_the_servers_list_are_watched_one_by_one(
     assert "not on it, watched one by one: carol" in phones["alice"].log_text()
 
 
-BIG = 2000
+# Well past pjsua's 256-buddy table (and the 250 the per-agent path watches);
+# 2,000 took this lab server ~20 s of back-end subscriptions for no more proof
+# (the benchmark's figure 7 runs the large directory).
+BIG = 600
 
 
 @pytest.fixture
@@ -184,7 +187,7 @@ def kamailio_big_list(tmp_path: Path, test_pki: TlsFiles) -> Iterator[Kamailio]:
         kam.stop()
 
 
-def test_thousands_of_agents_in_a_group_need_no_per_agent_subscription(
+def test_a_group_beyond_pjsuas_buddy_table_needs_no_per_agent_subscription(
         kamailio_big_list: Kamailio, softphones: InstanceFactory):
     lab = Lab(kamailio_big_list, softphones)
     kam = lab.kam
