@@ -111,6 +111,30 @@ def test_device_vanishing_keeps_the_port_alive(pulse: PulseServer, tmp_path: Pat
 
 
 @pytest.mark.soundcard
+def test_a_headset_that_is_gone_falls_back_to_the_default_device(pulse: PulseServer,
+                                                                 tmp_path: Path) -> None:
+    """The agent's chosen headset is not plugged in: the bridge opens the
+    default devices instead (and says so), and audio flows through them."""
+    tone_wav = write_wav(tmp_path / "t1000.wav", tone(1000, 2.0))
+    child = Child({"capture": "Jabra Evolve2 65", "playback": "Jabra Evolve2 65",
+                   "tone_wav": str(tone_wav), "record_wav": str(tmp_path / "mic.wav")},
+                  pulse.env, tmp_path)
+    try:
+        assert child.ready["event"] == "ready", child.ready
+        status = child.ready["status"]
+        assert status["capture_device"] and status["capture_device"] != "Jabra Evolve2 65"
+        assert status["playback_device"] and status["playback_device"] != "Jabra Evolve2 65"
+        speaker = pulse.record("spk.monitor", 1.0)
+        assert child.status(check=True)["healthy"] is True
+        assert child.quit() == 0
+    finally:
+        child.kill()
+    assert "not found: using the default" in child.stderr_path.read_text(errors="replace")
+    speaker = speaker[int(0.3 * RATE):]
+    assert rms(speaker) > 1000 and band_ratio(speaker, RATE, 1000) > 0.8
+
+
+@pytest.mark.soundcard
 def test_bridge_reopens_when_the_sound_server_returns(pulse: PulseServer, tmp_path: Path
                                                       ) -> None:
     child = Child({"capture": "pulse", "playback": "pulse"}, pulse.env, tmp_path)
