@@ -134,8 +134,7 @@ def missing_password_message(planned: PlannedAccount, *, headless: bool) -> str:
         return f"{head}; asking the agent for it (or set it in Settings > Accounts)"
     return (f"{head}: it registers without one and the registrar will most likely refuse it "
             f"(401). Store it with 'softphone password set {planned.account_id}' and restart, "
-            "or register the account through the automation API's account.register with "
-            "its password.")
+            "or give it for this session through the automation API's account.set_password.")
 
 
 def plan_accounts(loaded: LoadedConfig, passwords: PasswordStore) -> list[PlannedAccount]:

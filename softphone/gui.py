@@ -237,8 +237,18 @@ class GuiConfigurator(QObject):
     def _password_changed(self, account_id: str) -> None:
         """Settings set a password: that account registers again with it."""
         self._asking = [a for a in self._asking if a.account_id != account_id]
+        accounts = self.runtime.engine.accounts
         for planned in plan_accounts(self.loaded, self.passwords):
-            if planned.account_id == account_id and not planned.password_missing:
+            if planned.account_id != account_id or planned.password_missing:
+                continue
+            if account_id in accounts.account_ids() and account_id not in self._deferred:
+                # Only the password changed: pjsua takes it in place, calls kept.
+                try:
+                    accounts.set_password(account_id, planned.spec.password)
+                except SoftphoneError as exc:
+                    self.window.show_error(f"Account {account_id}: {exc}")
+                self.runtime.engine.pump.kick()
+            else:
                 self._register(account_id, planned.spec)
 
     # -- registration -------------------------------------------------------------------

@@ -50,6 +50,12 @@ def install(server: AutomationServer, engine: SipEngine, quit_app: Callable[[], 
             return {}
         return method
 
+    def account_set_password(p: dict[str, Any]) -> Any:
+        a = Params(p, {"account_id", "password"})
+        accounts.set_password(a.text("account_id"), a.text("password"))
+        engine.pump.kick()
+        return {}
+
     def account_list(p: dict[str, Any]) -> Any:
         Params(p, set())
         return {"accounts": [i.to_json() for i in accounts.infos()]}
@@ -110,6 +116,7 @@ def install(server: AutomationServer, engine: SipEngine, quit_app: Callable[[], 
         "account.unregister": id_method("account_id", accounts.unregister),
         "account.reregister": id_method("account_id", accounts.reregister),
         "account.remove": id_method("account_id", accounts.remove),
+        "account.set_password": account_set_password,
         "account.list": account_list,
         "call.make": call_make,
         "call.answer": id_method("call_id", calls.answer),

@@ -15,11 +15,15 @@ class RegistrationState(enum.StrEnum):
     FAILED = "failed"
 
 
-def describe_failure(code: int, reason: str) -> str:
-    """A sentence for the agent about why REGISTER failed."""
+def describe_failure(code: int, reason: str, *, password_missing: bool = False) -> str:
+    """A sentence for the agent about why REGISTER failed (``password_missing``:
+    the account has no password at all, so "wrong password" would mislead)."""
     lowered = reason.lower()
     if "certificate" in lowered or "ssl" in lowered or "tls" in lowered:
         return f"the registrar's TLS certificate could not be verified ({code} {reason})"
+    if code in (401, 407) and password_missing:
+        return (f"the registrar asks for a password and none is stored for this account "
+                f"({code} {reason})")
     if code in (401, 407):
         return f"authentication failed: wrong user name or password ({code} {reason})"
     if code == 403:

@@ -35,7 +35,7 @@ from softphone.core.registration import (
     describe_failure,
     is_auth_failure,
 )
-from softphone.core.sip_uri import parse_sip_uri
+from softphone.core.sip_uri import SipUri, parse_sip_uri
 from softphone.sip.guard import guarded
 
 if TYPE_CHECKING:
@@ -229,6 +229,31 @@ class AccountManager(QObject):
             raise InvalidParamsError("your IT policy requires TLS: use transport tls")
         if account_id is not None and account_id in self._accounts:
             raise InvalidParamsError(f"account {account_id!r} exists already")
+        cfg, registrar, aor = self._account_config(spec)
+        account_id = account_id or self._ids.new("acc")
+        acc = SipAccount(self, account_id)
+        self._accounts[account_id] = acc
+        self._backoff[account_id] = Backoff()
+        self._specs[account_id] = spec
+        if spec.transport == "udp":
+            self._keepalive_uri[account_id] = registrar
+        self._wanted.add(account_id)
+        self._creating = account_id
+        self._set_info(AccountInfo(account_id, str(aor), RegistrationState.REGISTERING,
+                                   message="registering", transport=spec.transport))
+        try:
+            acc.create(cfg, True)
+        except pj.Error as exc:
+            self._forget(account_id)
+            raise SipError(f"could not create the account: {exc.reason}") from exc
+        finally:
+            self._creating = None
+        # The latest state: "registering", or what pjsua reported during create.
+        self.registration_changed.emit(self._info[account_id])
+        return account_id
+
+    def _account_config(self, spec: AccountSpec) -> tuple[pj.AccountConfig, str, SipUri]:
+        """pjsua's configuration for ``spec``: (config, registrar URI, address of record)."""
         aor = parse_sip_uri(spec.uri)
         registrar = spec.registrar or f"sip:{aor.host}" + (f":{aor.port}" if aor.port else "")
         reg_uri = parse_sip_uri(registrar)
@@ -261,27 +286,7 @@ class AccountManager(QObject):
         # shares it (a PBX on the same host, the test lab) the registered
         # account must come first.
         cfg.priority = REGISTERED_ACCOUNT_PRIORITY
-        account_id = account_id or self._ids.new("acc")
-        acc = SipAccount(self, account_id)
-        self._accounts[account_id] = acc
-        self._backoff[account_id] = Backoff()
-        self._specs[account_id] = spec
-        if spec.transport == "udp":
-            self._keepalive_uri[account_id] = registrar
-        self._wanted.add(account_id)
-        self._creating = account_id
-        self._set_info(AccountInfo(account_id, str(aor), RegistrationState.REGISTERING,
-                                   message="registering", transport=spec.transport))
-        try:
-            acc.create(cfg, True)
-        except pj.Error as exc:
-            self._forget(account_id)
-            raise SipError(f"could not create the account: {exc.reason}") from exc
-        finally:
-            self._creating = None
-        # The latest state: "registering", or what pjsua reported during create.
-        self.registration_changed.emit(self._info[account_id])
-        return account_id
+        return cfg, registrar, aor
 
     def _media_config(self, cfg: pj.AccountConfig, srtp: str) -> None:
         cfg.mediaConfig.transportConfig.boundAddress = self._endpoint.config.bind_address
@@ -343,6 +348,24 @@ class AccountManager(QObject):
             acc.setRegistration(True)
         except pj.Error as exc:
             self._schedule_retry(account_id, 0, str(exc.reason))
+
+    def set_password(self, account_id: str, password: str) -> None:
+        """Give ``account_id`` a (new) password, kept in memory only, and
+        register again with it. The account keeps its id and its calls."""
+        acc = self.get(account_id)
+        spec = self._specs.get(account_id)
+        if spec is None or account_id == self.local_account_id:
+            raise InvalidParamsError("the local account has no password")
+        spec = replace(spec, password=password)
+        self._validate(spec)
+        cfg, _, _ = self._account_config(spec)
+        try:
+            acc.modify(cfg)
+        except pj.Error as exc:
+            raise SipError(f"could not change the password: {exc.reason}") from exc
+        self._specs[account_id] = spec
+        self._backoff[account_id] = Backoff()
+        self.reregister(account_id)
 
     def remove(self, account_id: str) -> None:
         acc = self.get(account_id)
@@ -499,7 +522,9 @@ class AccountManager(QObject):
             self._retry_timers[account_id] = timer
         timer.start(int(delay * 1000))
         self._retry_due[account_id] = time.monotonic() + delay
-        message = describe_failure(code, reason)
+        spec = self._specs.get(account_id)
+        message = describe_failure(code, reason,
+                                   password_missing=spec is not None and not spec.password)
         log.warning("account %s: %s; retrying in %.1f s", account_id, message, delay)
         self._set_info(replace(self._info[account_id], state=RegistrationState.FAILED, code=code,
                                reason=reason, message=message, retry_in=delay))

@@ -74,7 +74,7 @@ def test_headless_missing_password_is_logged_with_what_to_do(system_dir: Path, t
         plan = plan_start(build_parser().parse_args(["--headless"]), loaded)
     (pub,) = [r.getMessage() for r in caplog.records if "'pub'" in r.getMessage()]
     assert "no password is stored" in pub
-    assert "softphone password set pub" in pub and "account.register" in pub
+    assert "softphone password set pub" in pub and "account.set_password" in pub
     assert any("'peer'" in r.getMessage() for r in caplog.records)  # both are missing
     # Headless registers it anyway (a registrar without authentication takes it).
     assert [a.account_id for a in plan.accounts] == ["pub", "peer"]

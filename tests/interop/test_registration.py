@@ -11,6 +11,7 @@ import pytest
 
 from softphone.sip.accounts import KEEPALIVE_INTERVAL_S, KEEPALIVE_TIMEOUT_S
 from tests.e2e.conftest import record
+from tests.helpers.api_client import ApiError
 from tests.helpers.instance import HeadlessInstance
 from tests.helpers.ports import free_port
 from tests.helpers.tones import has_tone
@@ -67,6 +68,33 @@ def test_wrong_password_fails_with_clear_message_and_retry(lab: Lab):
     assert "password" in ev["message"], ev
     assert ev["retry_in"] is not None and ev["retry_in"] > 0, ev
     assert lab.kam.contacts("1001") == []
+
+
+def test_missing_password_is_said_and_can_be_given_at_run_time(lab: Lab):
+    """An account with no password (a provisioned one before the agent stored
+    it): the failure says so, and account.set_password registers it in place."""
+    a = lab.phone("alice")
+    client = api(a)
+    params = {**lab.kam.account_params("1001", "udp"), "password": ""}
+    account_id = client.call("account.register", **params)["account_id"]
+    failed = client.wait_event("registration", lambda e: e["account_id"] == account_id
+                               and e["state"] == "failed")
+    assert "none is stored for this account" in failed["message"], failed
+    for bad, code in (({"account_id": "nope", "password": "x"}, -32002),
+                      ({"account_id": "local", "password": "x"}, -32602),
+                      ({"account_id": account_id, "password": "a\r\nb"}, -32602),
+                      ({"account_id": account_id}, -32602)):
+        with pytest.raises(ApiError) as refused:
+            client.call("account.set_password", **bad)
+        assert refused.value.code == code, (bad, refused.value)
+    mark = client.mark()
+    client.call("account.set_password", account_id=account_id,
+                password=lab.kam.account_params("1001", "udp")["password"])
+    client.wait_event("registration", lambda e: e["account_id"] == account_id
+                      and e["state"] == "registered", since=mark)
+    assert lab.kam.contacts("1001")
+    assert [i["account_id"] for i in client.call("account.list")["accounts"]
+            ].count(account_id) == 1
 
 
 def test_unreachable_registrar_fails_and_retries(lab: Lab):
