@@ -151,6 +151,13 @@ class SelfTest:
         if isinstance(backend, fail.Keyring) or (chained is not None and not chained):
             return "WARN", (f"no keyring backend ({name}): passwords are kept for the "
                             "session only")
+        # The same rule the app applies to passwords: a plaintext-file or null
+        # backend is refused, so passwords would be session-only.
+        from softphone.config.passwords import PasswordStore
+
+        if not PasswordStore().keyring_usable:
+            return "WARN", (f"{name} is not a secure keyring: passwords are kept for the "
+                            "session only")
         return "OK", name
 
     def check_audio(self) -> tuple[Status, str]:
