@@ -31,7 +31,7 @@ def test_portaudio_present_is_ok() -> None:
 def test_a_plaintext_keyring_is_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
     """The app refuses plaintext-file keyrings for passwords; the self-test says so."""
     import keyring
-    from keyrings.alt.file import PlaintextKeyring
+    from keyrings.alt.file import PlaintextKeyring  # type: ignore[import-untyped]
 
     monkeypatch.setattr(keyring, "get_keyring", lambda: PlaintextKeyring())
     status, detail = selftest.SelfTest().check_keyring()
