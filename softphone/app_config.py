@@ -16,7 +16,7 @@ from softphone.config.passwords import PasswordStore
 from softphone.config.schema import Account
 from softphone.config.startup import LoadedConfig, codec_priorities
 from softphone.core.directory import Directory
-from softphone.sip.accounts import AccountSpec
+from softphone.sip.account_types import AccountSpec
 from softphone.sip.config import AgentConfig, AudioConfig, EngineConfig
 
 log = logging.getLogger("softphone")

@@ -16,7 +16,7 @@ from softphone.config.logsetup import set_sip_trace
 from softphone.config.startup import LoadedConfig
 from softphone.core.errors import SoftphoneError
 from softphone.runtime import Runtime, RuntimeOptions
-from softphone.sip.accounts import AccountSpec
+from softphone.sip.account_types import AccountSpec
 from softphone.sip.audio.devices import list_devices
 from softphone.ui.first_run_dialog import FirstRunDialog
 from softphone.ui.history import history_location

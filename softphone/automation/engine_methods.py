@@ -15,7 +15,7 @@ from softphone.automation.agent_methods import pop_param
 from softphone.automation.jsonrpc import Params
 from softphone.automation.server import AutomationServer
 from softphone.core.calls import CallSnapshot
-from softphone.sip.accounts import AccountInfo, AccountSpec
+from softphone.sip.account_types import AccountInfo, AccountSpec
 from softphone.sip.audio.devices import list_devices
 from softphone.sip.engine import SipEngine
 

@@ -20,7 +20,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import pjsua2 as pj
@@ -35,7 +35,18 @@ from softphone.core.registration import (
     describe_failure,
     is_auth_failure,
 )
-from softphone.core.sip_uri import SipUri, parse_sip_uri
+from softphone.core.sip_uri import SipUri
+from softphone.sip.account_config import (
+    RTP_PORT_HIGH,
+    RTP_PORT_LOW,
+    account_config,
+    media_config,
+    validate,
+)
+
+# Re-exported: the account types lived here first, and callers still import them from here.
+from softphone.sip.account_types import AccountInfo as AccountInfo
+from softphone.sip.account_types import AccountSpec as AccountSpec
 from softphone.sip.guard import guarded
 
 if TYPE_CHECKING:
@@ -43,84 +54,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("softphone.sip")
 
-RTP_PORT_LOW = 10000
-RTP_PORT_HIGH = 19990  # a start leaves room for the walk up on collisions
-
-TRANSPORTS = ("udp", "tcp", "tls")
-# pjsua matches requests to accounts in priority order (the local account has 0).
-REGISTERED_ACCOUNT_PRIORITY = 10
 # UDP registrar keep-alive (see the module docstring). PJSIP retransmits the
 # OPTIONS at 0.5, 1.5 and 3.5 s: a registrar silent for 4 s is not there.
 KEEPALIVE_INTERVAL_S = 10.0
 KEEPALIVE_TIMEOUT_S = 4.0
-
-
-@dataclass(frozen=True)
-class AccountSpec:
-    """What is needed to register an account (the password stays in memory only).
-
-    Attributes:
-        uri: the address of record, e.g. ``sip:1001@pbx.example.com``.
-        registrar: registrar URI; derived from ``uri``'s host when empty.
-        username / password / realm: digest credentials.
-        transport: ``udp``, ``tcp`` or ``tls``.
-        proxy: optional outbound proxy URI.
-        expires: registration lifetime asked for, in seconds.
-        srtp: ``off``, ``optional`` or ``mandatory``.
-        display_name: shown to the people called.
-        publish: PUBLISH our presence (agent state) to the registrar's presence
-            server instead of answering colleagues' SUBSCRIBEs ourselves.
-    """
-
-    uri: str
-    registrar: str = ""
-    username: str = ""
-    password: str = field(default="", repr=False)
-    realm: str = "*"
-    transport: str = "udp"
-    proxy: str = ""
-    expires: int = 300
-    srtp: str = "off"
-    display_name: str = ""
-    publish: bool = False
-
-
-@dataclass(frozen=True)
-class AccountInfo:
-    """A snapshot of one account for the UI and the API.
-
-    Attributes:
-        account_id: our id (``acc-N``; the local account is ``local``).
-        uri: address of record.
-        state: a :class:`RegistrationState`.
-        code / reason: the last REGISTER response.
-        message: a sentence for the agent.
-        retry_in: seconds until the next attempt after a failure, else None.
-        is_local: the serverless account.
-    """
-
-    account_id: str
-    uri: str
-    state: RegistrationState
-    code: int = 0
-    reason: str = ""
-    message: str = ""
-    retry_in: float | None = None
-    is_local: bool = False
-    transport: str = "udp"
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "account_id": self.account_id,
-            "uri": self.uri,
-            "state": self.state.value,
-            "code": self.code,
-            "reason": self.reason,
-            "message": self.message,
-            "retry_in": None if self.retry_in is None else round(self.retry_in, 1),
-            "is_local": self.is_local,
-            "transport": self.transport,
-        }
 
 
 class SipAccount(pj.Account):  # type: ignore[misc]
@@ -209,7 +146,7 @@ class AccountManager(QObject):
         cfg = pj.AccountConfig()
         cfg.idUri = uri
         cfg.regConfig.registerOnAdd = False
-        self._media_config(cfg, "off")
+        media_config(cfg, "off", bind_address=host, rtp_port=self._rtp_port_base)
         acc = SipAccount(self, self.local_account_id)
         acc.create(cfg, True)
         self._accounts[self.local_account_id] = acc
@@ -224,7 +161,7 @@ class AccountManager(QObject):
 
         ``account_id``: a stable id (a provisioned account's), else ``acc-N``.
         """
-        self._validate(spec)
+        validate(spec)
         if self._endpoint.config.tls_required and spec.transport != "tls":
             raise InvalidParamsError("your IT policy requires TLS: use transport tls")
         if account_id is not None and account_id in self._accounts:
@@ -253,72 +190,10 @@ class AccountManager(QObject):
         return account_id
 
     def _account_config(self, spec: AccountSpec) -> tuple[pj.AccountConfig, str, SipUri]:
-        """pjsua's configuration for ``spec``: (config, registrar URI, address of record)."""
-        aor = parse_sip_uri(spec.uri)
-        registrar = spec.registrar or f"sip:{aor.host}" + (f":{aor.port}" if aor.port else "")
-        reg_uri = parse_sip_uri(registrar)
-        if spec.transport != "udp" and reg_uri.transport is None:
-            registrar = f"{reg_uri};transport={spec.transport}"
         if spec.transport == "tls":
             self._endpoint.ensure_tls()
-        cfg = pj.AccountConfig()
-        cfg.idUri = (f'"{spec.display_name}" <{aor}>' if spec.display_name else str(aor))
-        rc = cfg.regConfig
-        rc.registrarUri = registrar
-        rc.registerOnAdd = True
-        rc.timeoutSec = spec.expires
-        rc.retryIntervalSec = 0  # our own backoff, see module docstring
-        rc.dropCallsOnFail = False  # a registrar outage must not cut live calls
-        if spec.username or spec.password:
-            cfg.sipConfig.authCreds.append(
-                pj.AuthCredInfo("digest", spec.realm or "*", spec.username or (aor.user or ""),
-                                0, spec.password)
-            )
-        if spec.proxy:
-            cfg.sipConfig.proxies.append(str(parse_sip_uri(spec.proxy)))
-        self._media_config(cfg, spec.srtp)
-        # With a presence server our state goes there by PUBLISH (sent through
-        # the outbound proxy like every request of the account).
-        cfg.presConfig.publishEnabled = spec.publish
-        # pjsua picks the account of a request it starts itself (presence
-        # SUBSCRIBEs, pjsua_acc_find_for_outgoing) by the target's host, and the
-        # local account's host is this machine's address: where the registrar
-        # shares it (a PBX on the same host, the test lab) the registered
-        # account must come first.
-        cfg.priority = REGISTERED_ACCOUNT_PRIORITY
-        return cfg, registrar, aor
-
-    def _media_config(self, cfg: pj.AccountConfig, srtp: str) -> None:
-        cfg.mediaConfig.transportConfig.boundAddress = self._endpoint.config.bind_address
-        # pjsua starts every process at RTP port 4000 and walks up on collisions;
-        # a random even start spreads softphones sharing a machine (and a
-        # terminal server) without a failed bind each.
-        cfg.mediaConfig.transportConfig.port = self._rtp_port_base
-        cfg.mediaConfig.srtpUse = {
-            "off": pj.PJMEDIA_SRTP_DISABLED,
-            "optional": pj.PJMEDIA_SRTP_OPTIONAL,
-            "mandatory": pj.PJMEDIA_SRTP_MANDATORY,
-        }[srtp]
-        cfg.mediaConfig.srtpSecureSignaling = 0
-        cfg.natConfig.iceEnabled = False
-        # Reliable provisional responses when the peer supports them: a 182
-        # Queued sent once over UDP can be lost.
-        cfg.callConfig.prackUse = pj.PJSUA_100REL_OPTIONAL
-
-    @staticmethod
-    def _validate(spec: AccountSpec) -> None:
-        parse_sip_uri(spec.uri)
-        if spec.registrar:
-            parse_sip_uri(spec.registrar)
-        if spec.transport not in TRANSPORTS:
-            raise InvalidParamsError(f"transport must be one of {', '.join(TRANSPORTS)}")
-        if spec.srtp not in ("off", "optional", "mandatory"):
-            raise InvalidParamsError("srtp must be off, optional or mandatory")
-        if not 60 <= spec.expires <= 86400:
-            raise InvalidParamsError("expires must be between 60 and 86400 seconds")
-        for text in (spec.username, spec.password, spec.realm, spec.display_name):
-            if any(ch in text for ch in "\r\n\x00"):
-                raise InvalidParamsError("credentials must not contain control characters")
+        return account_config(spec, bind_address=self._endpoint.config.bind_address,
+                              rtp_port=self._rtp_port_base)
 
     # -- operations ---------------------------------------------------------------
 
@@ -357,7 +232,7 @@ class AccountManager(QObject):
         if spec is None or account_id == self.local_account_id:
             raise InvalidParamsError("the local account has no password")
         spec = replace(spec, password=password)
-        self._validate(spec)
+        validate(spec)
         cfg, _, _ = self._account_config(spec)
         try:
             acc.modify(cfg)

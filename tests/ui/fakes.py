@@ -17,7 +17,7 @@ from softphone.core.errors import InvalidStateError, NotFoundError, SipError
 from softphone.core.registration import RegistrationState
 from softphone.core.screen_pop import ScreenPop
 from softphone.core.sip_uri import parse_sip_uri
-from softphone.sip.accounts import AccountInfo
+from softphone.sip.account_types import AccountInfo
 
 LOCAL_URI = "sip:agent@127.0.0.1:5099"
 

@@ -10,7 +10,7 @@ from pytestqt.qtbot import QtBot
 
 from softphone.core.calls import CallState
 from softphone.core.registration import RegistrationState
-from softphone.sip.accounts import AccountInfo
+from softphone.sip.account_types import AccountInfo
 from softphone.ui.call_model import Column
 from softphone.ui.call_panel import CallPanel
 from softphone.ui.main_window import MainWindow

@@ -28,7 +28,7 @@ from softphone.config.startup import LoadedConfig, load_configuration
 from softphone.core.registration import RegistrationState
 from softphone.gui import Desktop, GuiConfigurator, hold_back_missing_passwords, open_desktop
 from softphone.runtime import Runtime, RuntimeOptions
-from softphone.sip.accounts import AccountInfo
+from softphone.sip.account_types import AccountInfo
 from softphone.ui.first_run_dialog import FirstRunDialog
 from softphone.ui.password_dialog import PasswordDialog
 from tests.helpers.keyring_backends import LockedKeyring, MemoryKeyring
