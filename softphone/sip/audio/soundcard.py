@@ -20,386 +20,33 @@ code touches individual samples.
 Device loss: call :meth:`SoundCardBridge.check` from a QTimer about every 2 s.
 It notices dead streams, keeps the port serving silence (calls go on) and
 reopens the devices when they are back.
+
+The pieces: ``ringbuffer`` (the rings), ``bridge_port`` (the PJSIP side),
+``streams`` (the PortAudio side), ``byte_vector`` (frame copies); this module
+opens, watches and reopens them.
 """
 
 from __future__ import annotations
 
-import ctypes
 import logging
-import threading
 import time
-from array import array
 from typing import Any
 
 import pjsua2 as pj
 
 from softphone.sip.audio import devices as devs
+from softphone.sip.audio.bridge_port import BridgePort, CallbackStats
+from softphone.sip.audio.byte_vector import fast_vector_access
 from softphone.sip.audio.devices import AudioDevice, DeviceKind
+from softphone.sip.audio.ringbuffer import SAMPLE_BYTES, RingBuffer, peak_level
+from softphone.sip.audio.streams import Stream
 
 log = logging.getLogger(__name__)
 
-SAMPLE_BYTES = 2  # int16
 
 
 class SoundCardUnavailable(Exception):
     """No usable PortAudio device (no library, no device, device busy)."""
-
-
-class RingBuffer:
-    """Fixed-size byte FIFO between two threads on two different clocks.
-
-    The writer never waits: on overrun the oldest bytes are dropped. The reader
-    never waits: on underrun it gets silence. Because the two clocks drift, the
-    level is kept bounded: above ``high_water`` the oldest audio is dropped back
-    to ``target``. After an underrun the reader gets silence until ``target``
-    bytes are buffered again (a jitter cushion, so that one late writer does
-    not cause a click on every read).
-
-    The lock is held only for the copy.
-
-    Attributes:
-        capacity: size of the storage in bytes (hard latency cap).
-        target: prefill level in bytes, and the level trims go back to.
-        high_water: level in bytes above which the buffer is trimmed.
-        underruns: reads that could not be served in full.
-        overruns: writes that overflowed ``capacity`` (oldest bytes dropped).
-        trims: times the level was cut back from ``high_water`` to ``target``.
-    """
-
-    def __init__(self, capacity: int, target: int, high_water: int, align: int = SAMPLE_BYTES
-                 ) -> None:
-        if not 0 < target <= high_water <= capacity:
-            raise ValueError("need 0 < target <= high_water <= capacity")
-        self._align = align
-        self.capacity = self._aligned(capacity)
-        self.target = self._aligned(target)
-        self.high_water = self._aligned(high_water)
-        self._buf = bytearray(self.capacity)
-        self._start = 0
-        self._level = 0
-        self._primed = False
-        self._lock = threading.Lock()
-        self.underruns = 0
-        self.overruns = 0
-        self.trims = 0
-
-    def _aligned(self, n: int) -> int:
-        return n - n % self._align
-
-    @property
-    def level(self) -> int:
-        """Bytes currently buffered."""
-        return self._level
-
-    def clear(self) -> None:
-        """Drop everything and wait for a new prefill."""
-        with self._lock:
-            self._start = 0
-            self._level = 0
-            self._primed = False
-
-    def _drop(self, n: int) -> None:
-        n = min(self._level, n + (-n) % self._align)
-        self._start = (self._start + n) % self.capacity
-        self._level -= n
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        """Append ``data``; never blocks, drops the oldest audio when full."""
-        view = memoryview(data).cast("B")
-        n = len(view)
-        if n == 0:
-            return
-        cap = self.capacity
-        with self._lock:
-            if n >= cap:
-                view = view[n - cap:]
-                n = cap
-                self._start = 0
-                self._level = 0
-                self.overruns += 1
-            elif self._level + n > cap:
-                self._drop(self._level + n - cap)
-                self.overruns += 1
-            end = (self._start + self._level) % cap
-            first = min(n, cap - end)
-            self._buf[end:end + first] = view[:first]
-            if first < n:
-                self._buf[:n - first] = view[first:]
-            self._level += n
-            if self._level > self.high_water:
-                self._drop(self._level - self.target)
-                self.trims += 1
-
-    def read(self, n: int) -> bytes:
-        """Take ``n`` bytes; missing bytes are silence (zeros). Never blocks."""
-        with self._lock:
-            if not self._primed:
-                if self._level < self.target:
-                    return bytes(n)
-                self._primed = True
-            take = min(n, self._level)
-            start = self._start
-            end = start + take
-            if end <= self.capacity:
-                out = bytes(self._buf[start:end])
-            else:
-                out = bytes(self._buf[start:]) + bytes(self._buf[:end - self.capacity])
-            self._start = end % self.capacity
-            self._level -= take
-            if take < n:
-                self.underruns += 1
-                self._primed = False
-        if take < n:
-            out += bytes(n - take)
-        return out
-
-
-# -- fast access to pj.ByteVector ------------------------------------------------------------
-#
-# Reading a SWIG std::vector<unsigned char> from Python goes element by element
-# (~280 us for a 640-byte frame, measured); constructing one from bytes costs
-# ~14 us. Every C++ standard library in use (libstdc++, libc++, MSVC release)
-# lays a std::vector out as three pointers (begin, end, end of storage), so the
-# bytes can be copied through a ctypes array at that address in ~1 us. The
-# layout is verified once at run time against the slow path; if it ever
-# differs, the slow path is used.
-#
-# Every SWIG call (and every ctypes foreign call) releases the GIL, and getting
-# it back can take up to sys.getswitchinterval() when the Qt thread is busy in
-# Python. The callbacks therefore make as few of them as possible: the copies go
-# through ctypes arrays (no foreign call) and the frame handed to PJSIP is a
-# ByteVector prepared in advance (one assignment).
-
-
-class _VectorLayout(ctypes.Structure):
-    _fields_ = [("begin", ctypes.c_void_p), ("end", ctypes.c_void_p),
-                ("end_of_storage", ctypes.c_void_p)]
-
-
-def _vector_fast_read(vec: Any) -> bytes:
-    layout = _VectorLayout.from_address(int(vec.this))
-    begin = layout.begin
-    if not begin:
-        return b""
-    size = (layout.end or 0) - begin
-    raw: bytes = (ctypes.c_char * size).from_address(begin).raw
-    return raw
-
-
-def _vector_fast_write(vec: Any, data: bytes) -> None:
-    """Overwrite ``vec`` (already sized ``len(data)``) in place."""
-    layout = _VectorLayout.from_address(int(vec.this))
-    if data:
-        (ctypes.c_char * len(data)).from_address(layout.begin).raw = data
-
-
-def _vector_slow_read(vec: Any) -> bytes:
-    return bytes(bytearray(vec))
-
-
-def _probe_fast_vector() -> bool:
-    try:
-        probe = bytes(range(256)) * 3
-        vec = pj.ByteVector(probe)
-        if _vector_fast_read(vec) != probe or _vector_fast_read(pj.ByteVector()) != b"":
-            return False
-        other = pj.ByteVector()
-        other.resize(len(probe))
-        _vector_fast_write(other, probe[::-1])
-        return len(other) == len(probe) and _vector_slow_read(other) == probe[::-1]
-    except Exception:
-        log.debug("fast ByteVector access unavailable", exc_info=True)
-        return False
-
-
-_FAST_VECTOR: bool | None = None
-
-
-def fast_vector_access() -> bool:
-    """Whether ByteVector contents are copied with ctypes (else element by element)."""
-    global _FAST_VECTOR
-    if _FAST_VECTOR is None:
-        _FAST_VECTOR = _probe_fast_vector()
-        if not _FAST_VECTOR:
-            log.warning("pj.ByteVector layout not recognised: using the slow copy path")
-    return _FAST_VECTOR
-
-
-# -- the PJSIP side ---------------------------------------------------------------------------
-
-
-class _CallbackStats:
-    """Counters written by the real-time callbacks, read by the Qt thread.
-
-    Attributes:
-        requested: onFrameRequested calls (microphone frames given to PJSIP).
-        received: onFrameReceived calls (speaker frames taken from PJSIP).
-        requested_ns: total time spent in onFrameRequested.
-        received_ns: total time spent in onFrameReceived.
-        errors: exceptions caught in the callbacks.
-        last_mic: the last microphone frame given to PJSIP (for the level meter).
-        last_speaker: the last speaker frame taken from PJSIP (for the level meter).
-    """
-
-    def __init__(self) -> None:
-        self.requested = 0
-        self.received = 0
-        self.requested_ns = 0
-        self.received_ns = 0
-        self.errors = 0
-        self.last_mic = b""
-        self.last_speaker = b""
-
-
-class _BridgePort(pj.AudioMediaPort):  # type: ignore[misc]
-    """The conference port; PJSIP calls its overrides on the clock thread.
-
-    Attributes:
-        capture: ring PortAudio fills with microphone audio.
-        playback: ring PortAudio drains to the speaker.
-        frame_bytes: bytes in one PJSIP frame at the port's rate.
-        stats: callback counters.
-    """
-
-    def __init__(self, capture: RingBuffer, playback: RingBuffer, frame_bytes: int,
-                 stats: _CallbackStats, fast: bool) -> None:
-        super().__init__()
-        self.capture = capture
-        self.playback = playback
-        self.frame_bytes = frame_bytes
-        self.stats = stats
-        self._silence = bytes(frame_bytes)
-        self._read = _vector_fast_read if fast else _vector_slow_read
-        self._fast = fast
-        self._vector = pj.ByteVector(self._silence)
-
-    def onFrameRequested(self, frame: pj.MediaFrame) -> None:
-        started = time.perf_counter_ns()
-        try:
-            data = self.capture.read(self.frame_bytes)
-            if self._fast:
-                # The vector keeps its size, so its storage stays put; PJSIP copies it.
-                _vector_fast_write(self._vector, data)
-                frame.buf = self._vector
-            else:
-                frame.buf = pj.ByteVector(data)
-            # frame.size stays at its preset capacity: pjsua2 uses
-            # min(frame.size, len(frame.buf)), which is the frame we filled.
-            frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
-            self.stats.last_mic = data
-        except Exception:
-            self._failed("onFrameRequested")
-        self.stats.requested += 1
-        self.stats.requested_ns += time.perf_counter_ns() - started
-
-    def onFrameReceived(self, frame: pj.MediaFrame) -> None:
-        started = time.perf_counter_ns()
-        try:
-            data = self._read(frame.buf)
-            if len(data) != self.frame_bytes:
-                # Empty when nothing transmits to us this tick: keep the playback
-                # clock fed with silence instead.
-                data = (data + self._silence)[: self.frame_bytes]
-            self.playback.write(data)
-            self.stats.last_speaker = data
-        except Exception:
-            self._failed("onFrameReceived")
-        self.stats.received += 1
-        self.stats.received_ns += time.perf_counter_ns() - started
-
-    def _failed(self, where: str) -> None:
-        self.stats.errors += 1
-        # Log the first few only: this runs every 20 ms and must stay cheap.
-        if self.stats.errors <= 3:
-            log.exception("sound-card bridge: %s failed", where)
-
-
-# -- the PortAudio side -----------------------------------------------------------------------
-
-
-class _Stream:
-    """One PortAudio stream (capture or playback) feeding or draining a ring.
-
-    Attributes:
-        kind: "input" or "output".
-        device: the device in use.
-        channels: channels the device was opened with (the ring is always mono).
-        ring: the ring buffer on the PJSIP side.
-        stream: the sounddevice RawInputStream/RawOutputStream.
-        last_callback: time.monotonic() of the latest callback (0 before the first).
-        finished: set by PortAudio when the stream stopped by itself.
-        status_flags: over/underflow flags PortAudio reported.
-    """
-
-    def __init__(self, sd: Any, kind: DeviceKind, device: AudioDevice, rate: int, channels: int,
-                 ring: RingBuffer, latency: str | float) -> None:
-        self.kind = kind
-        self.device = device
-        self.channels = channels
-        self.ring = ring
-        self.last_callback = 0.0
-        self.finished = False
-        self.status_flags = 0
-        cls = sd.RawInputStream if kind == "input" else sd.RawOutputStream
-        callback = self._on_input if kind == "input" else self._on_output
-        self.stream: Any = cls(device=device.index, samplerate=rate, channels=channels,
-                               dtype="int16", blocksize=0, latency=latency,
-                               callback=callback, finished_callback=self._on_finished)
-
-    def start(self) -> None:
-        self.stream.start()
-
-    def _on_input(self, indata: Any, frames: int, time_info: Any, status: Any) -> None:
-        try:
-            self.last_callback = time.monotonic()
-            if status:
-                self.status_flags += 1
-            if self.channels == 1:
-                self.ring.write(indata)
-            else:
-                # Keep the first channel: headsets put the microphone there.
-                self.ring.write(array("h", bytes(indata))[0::self.channels].tobytes())
-        except Exception:
-            log.exception("sound-card capture callback failed")
-
-    def _on_output(self, outdata: Any, frames: int, time_info: Any, status: Any) -> None:
-        try:
-            self.last_callback = time.monotonic()
-            if status:
-                self.status_flags += 1
-            if self.channels == 1:
-                outdata[:] = self.ring.read(len(outdata))
-            else:
-                mono = array("h", self.ring.read(frames * SAMPLE_BYTES))
-                out = array("h", bytes(len(outdata)))
-                for channel in range(self.channels):
-                    out[channel::self.channels] = mono
-                outdata[:] = out.tobytes()
-        except Exception:
-            log.exception("sound-card playback callback failed")
-
-    def _on_finished(self) -> None:
-        self.finished = True
-
-    def alive(self, stale_after: float, now: float) -> bool:
-        if self.finished:
-            return False
-        try:
-            if not self.stream.active:
-                return False
-        except Exception:
-            return False
-        return not (self.last_callback and now - self.last_callback > stale_after)
-
-    def close(self) -> None:
-        try:
-            self.stream.abort()
-        except Exception:
-            log.debug("aborting the %s stream failed", self.kind, exc_info=True)
-        try:
-            self.stream.close()
-        except Exception:
-            log.debug("closing the %s stream failed", self.kind, exc_info=True)
 
 
 class SoundCardBridge:
@@ -436,11 +83,11 @@ class SoundCardBridge:
         self.latency: str | float = "low"
         self.stale_after = 1.5
         self.retry_interval = 2.0
-        self._port: _BridgePort | None = None
-        self._streams: list[_Stream] = []
+        self._port: BridgePort | None = None
+        self._streams: list[Stream] = []
         self._capture_ring: RingBuffer | None = None
         self._playback_ring: RingBuffer | None = None
-        self._stats = _CallbackStats()
+        self._stats = CallbackStats()
         self._next_retry = 0.0
 
     # -- public API ---------------------------------------------------------------------------
@@ -477,7 +124,7 @@ class SoundCardBridge:
         frame_bytes = frame_samples * SAMPLE_BYTES
         self._capture_ring = self._make_ring(rate)
         self._playback_ring = self._make_ring(rate)
-        self._stats = _CallbackStats()
+        self._stats = CallbackStats()
         try:
             self._open_streams(sd, capture_dev, playback_dev, rate, capture_ch, playback_ch)
         except Exception as exc:
@@ -486,7 +133,7 @@ class SoundCardBridge:
                 f"{playback_dev.name!r}): {exc}") from exc
         fmt = pj.MediaFormatAudio()
         fmt.init(pj.PJMEDIA_FORMAT_PCM, rate, 1, self.frame_ms * 1000, SAMPLE_BYTES * 8)
-        port = _BridgePort(self._capture_ring, self._playback_ring, frame_bytes, self._stats,
+        port = BridgePort(self._capture_ring, self._playback_ring, frame_bytes, self._stats,
                            fast_vector_access())
         try:
             port.createPort("soundcard", fmt)
@@ -665,9 +312,9 @@ class SoundCardBridge:
         self._playback_ring.clear()
         with devs.portaudio_lock:
             try:
-                self._streams.append(_Stream(sd, "input", capture, rate, capture_ch,
+                self._streams.append(Stream(sd, "input", capture, rate, capture_ch,
                                              self._capture_ring, self.latency))
-                self._streams.append(_Stream(sd, "output", playback, rate, playback_ch,
+                self._streams.append(Stream(sd, "output", playback, rate, playback_ch,
                                              self._playback_ring, self.latency))
                 for stream in self._streams:
                     stream.start()
@@ -692,11 +339,3 @@ class SoundCardBridge:
             self._capture_ring.clear()
         if self._playback_ring is not None:
             self._playback_ring.clear()
-
-
-def peak_level(frame: bytes) -> float:
-    """Peak of an int16 frame as 0.0-1.0 (for level meters; runs on the Qt thread)."""
-    if len(frame) < SAMPLE_BYTES:
-        return 0.0
-    samples = memoryview(frame[: len(frame) - len(frame) % SAMPLE_BYTES]).cast("h")
-    return min(1.0, max(max(samples), -min(samples)) / 32768)

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from softphone.sip.audio.soundcard import RingBuffer, peak_level
+from softphone.sip.audio.ringbuffer import RingBuffer, peak_level
 
 
 def frame(value: int, size: int = 8) -> bytes:
