@@ -31,7 +31,8 @@ from softphone.core.errors import InvalidParamsError
 from softphone.core.registration import RegistrationState
 from softphone.core.screen_pop import transfer_kind
 from softphone.sip.accounts import AccountManager
-from softphone.sip.calls import QUEUED, CallManager
+from softphone.sip.calls import CallManager
+from softphone.sip.sip_call import QUEUED
 
 log = logging.getLogger("softphone.sip.agent")
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -33,72 +32,20 @@ from softphone.core.screen_pop import (
 from softphone.core.sip_headers import parse_message_headers, validate_extra_headers
 from softphone.core.sip_uri import parse_sip_uri
 from softphone.sip.call_record import CallRecord
-from softphone.sip.guard import guarded
 from softphone.sip.media import AudioRouter
+from softphone.sip.media_ops import DeferredMediaOps
+from softphone.sip.sip_call import (
+    DTMF_RE,
+    PJ_STATES,
+    QUEUED,
+    TOO_MANY_CALLS,
+)
+from softphone.sip.sip_call import SipCall as SipCall
 
 if TYPE_CHECKING:
     from softphone.sip.accounts import AccountManager, SipAccount
 
 log = logging.getLogger("softphone.sip.calls")
-
-_PJ_STATES = {
-    pj.PJSIP_INV_STATE_CALLING: CallState.CALLING,
-    pj.PJSIP_INV_STATE_INCOMING: CallState.INCOMING,
-    pj.PJSIP_INV_STATE_EARLY: CallState.EARLY,
-    pj.PJSIP_INV_STATE_CONNECTING: CallState.CONNECTING,
-    pj.PJSIP_INV_STATE_CONFIRMED: CallState.CONFIRMED,
-    pj.PJSIP_INV_STATE_DISCONNECTED: CallState.DISCONNECTED,
-}
-_DTMF_RE = re.compile(r"^[0-9*#A-Da-d]{1,64}$")
-DTMF_METHODS = {
-    pj.PJSUA_DTMF_METHOD_RFC2833: "rfc4733",
-    pj.PJSUA_DTMF_METHOD_SIP_INFO: "sip_info",
-}
-QUEUED = 182
-# pjsua refuses a hold or re-INVITE while another media operation (an earlier
-# re-INVITE) is still in progress; the newest wish is sent once it completes.
-MEDIA_OP_IN_PROGRESS = 70013  # PJ_EINVALIDOP
-# pjsua's call table is full (PJSUA_MAX_CALLS: 4 in the PyPI wheel).
-TOO_MANY_CALLS = 70010  # PJ_ETOOMANY
-MEDIA_OP_RETRY_MS = 20
-MEDIA_OP_GIVE_UP_S = 10.0
-
-
-class SipCall(pj.Call):  # type: ignore[misc]
-    """A pjsua2 call whose callbacks go to the :class:`CallManager`."""
-
-    def __init__(self, manager: CallManager, call_id: str, acc: SipAccount,
-                 pj_call_id: int = pj.PJSUA_INVALID_ID) -> None:
-        super().__init__(acc, pj_call_id)
-        self.manager = manager
-        self.call_id = call_id
-        self.account = acc
-
-    @guarded
-    def onCallState(self, prm: pj.OnCallStateParam) -> None:
-        self.manager._on_call_state(self)
-
-    @guarded
-    def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
-        self.manager._on_media_state(self)
-
-    @guarded
-    def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
-        self.manager._on_dtmf(self, str(prm.digit), DTMF_METHODS.get(prm.method, "unknown"))
-
-    @guarded
-    def onCallTransferRequest(self, prm: pj.OnCallTransferRequestParam) -> None:
-        self.manager._on_transfer_request(self, prm)
-
-    @guarded
-    def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:
-        self.manager.transfer_status.emit(self.call_id, int(prm.statusCode), str(prm.reason),
-                                          bool(prm.finalNotify))
-
-    @guarded
-    def onCallReplaced(self, prm: pj.OnCallReplacedParam) -> None:
-        self.manager._on_replaced(self, prm)
-
 
 class CallManager(QObject):
     """Owns every call; the UI and the API refer to calls by id only.
@@ -142,6 +89,7 @@ class CallManager(QObject):
         self.auto_hold = auto_hold
         self.header_prefix = DEFAULT_HEADER_PREFIX
         self._calls: dict[str, CallRecord] = {}
+        self._media_ops = DeferredMediaOps(self._calls.get, self._do)
         self.incoming_status: Callable[[CallSnapshot], int] = lambda snap: 180
         # Set by the conference: groups of calls whose far ends hear each other,
         # and the calls agent 1 has left.
@@ -281,7 +229,7 @@ class CallManager(QObject):
         self._require_confirmed(rec, "hold")
         if rec.local_hold:
             return
-        self._media_op(rec, "hold", lambda c: c.setHold(pj.CallOpParam(True)))
+        self._media_ops.run(rec, "hold", lambda c: c.setHold(pj.CallOpParam(True)))
         rec.local_hold = True
         self._rebuild_and_notify(rec)
 
@@ -300,7 +248,7 @@ class CallManager(QObject):
             self._hold_others(call_id)
         prm = pj.CallOpParam(True)
         prm.opt.flag = pj.PJSUA_CALL_UNHOLD
-        self._media_op(rec, "resume", lambda c: c.reinvite(prm))
+        self._media_ops.run(rec, "resume", lambda c: c.reinvite(prm))
         rec.local_hold = False
         rec.hold_confirmed = False
         self._rebuild_and_notify(rec)
@@ -323,7 +271,7 @@ class CallManager(QObject):
 
     def send_dtmf(self, call_id: str, digits: str) -> str:
         rec = self.get(call_id)
-        if not isinstance(digits, str) or not _DTMF_RE.match(digits):
+        if not isinstance(digits, str) or not DTMF_RE.match(digits):
             raise InvalidParamsError("digits must be 1-64 of 0-9, *, #, A-D")
         self._require_confirmed(rec, "send DTMF on")
         call = rec.pj_call
@@ -391,43 +339,6 @@ class CallManager(QObject):
             action(call)
         except pj.Error as exc:
             raise SipError(f"could not {what} call {rec.call_id}: {exc.reason}") from exc
-
-    def _media_op(self, rec: CallRecord, what: str, action: Callable[[SipCall], None]) -> None:
-        """Send a hold or re-INVITE now, or as soon as the one in flight ends.
-
-        Hold then resume in quick succession (a conference's Hold all, then
-        Resume all) would otherwise fail on the second: pjsua allows one
-        media operation at a time. Only the newest wish is kept.
-        """
-        rec.pending_media_op = None
-        try:
-            self._do(rec, what, action)
-        except SipError as exc:
-            cause = exc.__cause__
-            if not isinstance(cause, pj.Error) or int(cause.status) != MEDIA_OP_IN_PROGRESS:
-                raise
-            log.info("%s of %s waits for the re-INVITE in progress", what, rec.call_id)
-            rec.pending_media_op = (what, action, time.monotonic() + MEDIA_OP_GIVE_UP_S)
-            QTimer.singleShot(MEDIA_OP_RETRY_MS, lambda: self._retry_media_op(rec.call_id))
-
-    def _retry_media_op(self, call_id: str) -> None:
-        rec = self._calls.get(call_id)
-        if rec is None or rec.pending_media_op is None:
-            return
-        if not rec.live or rec.state != CallState.CONFIRMED:
-            rec.pending_media_op = None
-            return
-        what, action, give_up_at = rec.pending_media_op
-        try:
-            self._do(rec, what, action)
-        except SipError as exc:
-            cause = exc.__cause__
-            busy = isinstance(cause, pj.Error) and int(cause.status) == MEDIA_OP_IN_PROGRESS
-            if busy and time.monotonic() < give_up_at:
-                QTimer.singleShot(MEDIA_OP_RETRY_MS, lambda: self._retry_media_op(call_id))
-                return
-            log.error("gave up on %s of %s: %s", what, call_id, exc)
-        rec.pending_media_op = None
 
     @staticmethod
     def _require_confirmed(rec: CallRecord, what: str) -> None:
@@ -507,7 +418,7 @@ class CallManager(QObject):
         if rec is None:
             return
         ci = call.getInfo()
-        state = _PJ_STATES.get(ci.state)
+        state = PJ_STATES.get(ci.state)
         if state is None:
             return
         rec.state = state
