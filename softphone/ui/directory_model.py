@@ -55,6 +55,15 @@ class DirectoryModel(QStandardItemModel):
         # agent id -> its state cells (an agent may be in several groups).
         self._agent_cells: dict[str, list[QStandardItem]] = {}
         self._group_cells: dict[str, list[QStandardItem]] = {}
+        # Group summaries are kept up to date change by change rather than
+        # counted again over every member (thousands of agents change state by
+        # the hundred a second): agent id -> the groups listing it (once per
+        # listing), whether it is counted as available; group id -> its rows
+        # and how many of them are available.
+        self._groups_of: dict[str, list[str]] = {}
+        self._counted_available: dict[str, bool] = {}
+        self._group_size: dict[str, int] = {}
+        self._available: dict[str, int] = {}
         self.set_directory(self.directory)
 
     def set_directory(self, directory: Directory) -> None:
@@ -62,6 +71,10 @@ class DirectoryModel(QStandardItemModel):
         self.removeRows(0, self.rowCount())
         self._agent_cells.clear()
         self._group_cells.clear()
+        self._groups_of.clear()
+        self._counted_available.clear()
+        self._group_size.clear()
+        self._available.clear()
         mine = [g for g in directory.my_groups if g in directory.groups]
         others = [g for g in directory.groups if g not in mine]
         for section, group_ids in ((Section.MY_GROUPS, mine), (Section.AGENT_GROUPS, others)):
@@ -97,10 +110,16 @@ class DirectoryModel(QStandardItemModel):
         name.setData(TargetKind.GROUP.value, KIND_ROLE)
         summary = _cell("")
         self._group_cells.setdefault(group.group_id, []).append(summary)
+        rows = available = 0
         for agent_id in group.members:
             agent = self.directory.agents.get(agent_id)
             if agent is None:
                 continue
+            rows += 1
+            self._groups_of.setdefault(agent_id, []).append(group.group_id)
+            counted = self._counted_available.setdefault(agent_id,
+                                                         agent.state == AgentState.AVAILABLE)
+            available += counted
             member = _cell(agent.name)
             member.setData(f"agent:{agent.agent_id}", TARGET_ROLE)
             member.setData(TargetKind.AGENT.value, KIND_ROLE)
@@ -109,6 +128,8 @@ class DirectoryModel(QStandardItemModel):
             self._agent_cells.setdefault(agent.agent_id, []).append(state)
             self._paint_agent(agent, state)
             name.appendRow([member, state])
+        self._group_size[group.group_id] = rows
+        self._available[group.group_id] = available
         self._paint_group(group.group_id)
         return [name, summary]
 
@@ -121,9 +142,15 @@ class DirectoryModel(QStandardItemModel):
             return
         for cell in self._agent_cells.get(agent_id, []):
             self._paint_agent(agent, cell)
-        for group in self.directory.groups.values():
-            if agent_id in group.members:
-                self._paint_group(group.group_id)
+        is_available = agent.state == AgentState.AVAILABLE
+        if self._counted_available.get(agent_id, is_available) == is_available:
+            return  # every group's count stays as it is
+        self._counted_available[agent_id] = is_available
+        groups = self._groups_of.get(agent_id, [])
+        for group_id in groups:
+            self._available[group_id] += 1 if is_available else -1
+        for group_id in dict.fromkeys(groups):
+            self._paint_group(group_id)
 
     def _paint_agent(self, agent: Agent, cell: QStandardItem) -> None:
         text = agent_state_text(agent)
@@ -133,12 +160,8 @@ class DirectoryModel(QStandardItemModel):
         cell.setToolTip(plain_tooltip(text))
 
     def _paint_group(self, group_id: str) -> None:
-        group = self.directory.groups.get(group_id)
-        if group is None:
-            return
-        members = self.directory.members(group_id)
-        available = sum(1 for a in members if a.state == AgentState.AVAILABLE)
-        text = f"{available} of {len(members)} available"
+        available = self._available.get(group_id, 0)
+        text = f"{available} of {self._group_size.get(group_id, 0)} available"
         for cell in self._group_cells.get(group_id, []):
             cell.setText(text)
             cell.setData(QColor(AgentState.AVAILABLE.colour if available

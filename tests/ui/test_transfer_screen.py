@@ -19,7 +19,7 @@ from softphone.core.agent_state import AgentState
 from softphone.core.directory import Directory
 from softphone.gui import ui_state_saver
 from softphone.runtime import Runtime
-from softphone.ui.directory_model import Section
+from softphone.ui.directory_model import DirectoryModel, Section
 from softphone.ui.main_window import MainWindow, UiFeatures
 from softphone.ui.transfer_screen import NO_CALL, NO_TARGET, TransferScreen
 
@@ -241,3 +241,70 @@ def test_a_fourth_party_that_never_answered_is_said_even_after_the_conference_en
     assert errors == ["<b>Carol</b> did not answer (486 Busy Here)"]
     runtime.engine.conference.changed.emit(ended)  # said once
     assert len(errors) == 1
+
+
+def test_the_state_column_fits_its_contents_once_per_burst_of_changes(
+        qtbot: QtBot, runtime: Runtime):
+    # Sizing the column on every cell change (ResizeToContents) measured every
+    # shown row each time: thousands of agents' states made the window stall.
+    screen = screen_of(open_window(qtbot, runtime))
+    tree = screen.tree
+
+    def fitted() -> bool:
+        return tree.columnWidth(1) == max(tree.sizeHintForColumn(1),
+                                          tree.header().sectionSizeHint(1))
+
+    qtbot.waitUntil(fitted)
+    narrow = tree.columnWidth(1)
+    resized: list[int] = []
+    tree.header().sectionResized.connect(lambda index, _old, new: resized.append(new)
+                                         if index == 1 else None)
+    bob = runtime.engine.directory.agents["bob"]
+    support = screen.model.item(0, 0).child(0, 0)
+    for reason in ("Lunch", "Meeting with the floor manager", "Training on the new CRM"):
+        bob.state, bob.reason = AgentState.NOT_READY, reason
+        runtime.engine.presence.agent_changed.emit("bob")
+        runtime.engine.presence.agent_changed.emit("carol")
+        assert support.child(0, 1).text() == f"Not Ready: {reason}"  # drawn at once
+    assert resized == []  # sized after the burst, not change by change
+    qtbot.waitUntil(lambda: bool(resized))
+    qtbot.wait(50)
+    assert len(resized) == 1 and resized[0] > narrow and fitted()
+
+    bob.state, bob.reason = AgentState.AVAILABLE, ""
+    runtime.engine.presence.agent_changed.emit("bob")
+    qtbot.waitUntil(lambda: len(resized) == 2)
+    assert tree.columnWidth(1) == narrow and fitted()
+
+
+def test_group_summaries_follow_each_change_without_recounting(qtbot: QtBot):
+    directory = Directory.from_json({
+        "agents": [{"id": x, "name": x.title(), "uri": f"sip:{x}@127.0.0.1:9"}
+                   for x in ("ann", "ben", "cat", "dan")],
+        # Ben is listed twice in Night (two rows): he counts twice, as he is shown.
+        "groups": [{"id": "day", "name": "Day", "members": ["ann", "ben", "cat"]},
+                   {"id": "night", "name": "Night", "members": ["ben", "cat", "ben"]}],
+        "presets": [], "my_groups": ["day"]})
+    directory.agents["cat"].state = AgentState.AVAILABLE
+    model = DirectoryModel(directory)
+
+    def summaries() -> tuple[str, str]:
+        return (model.item(0, 0).child(0, 1).text(), model.item(1, 0).child(0, 1).text())
+
+    assert summaries() == ("1 of 3 available", "1 of 3 available")
+    for agent_id, state, reason, expected in (
+            ("ben", AgentState.AVAILABLE, "", ("2 of 3 available", "3 of 3 available")),
+            ("ben", AgentState.AVAILABLE, "", ("2 of 3 available", "3 of 3 available")),
+            ("cat", AgentState.TALKING, "", ("1 of 3 available", "2 of 3 available")),
+            ("cat", AgentState.NOT_READY, "Break", ("1 of 3 available", "2 of 3 available")),
+            ("ben", AgentState.NOT_READY, "Lunch", ("0 of 3 available", "0 of 3 available")),
+            ("dan", AgentState.AVAILABLE, "", ("0 of 3 available", "0 of 3 available")),
+            ("ann", AgentState.AVAILABLE, "", ("1 of 3 available", "0 of 3 available"))):
+        agent = directory.agents[agent_id]
+        agent.state, agent.reason = state, reason
+        model.update_agent(agent_id)
+        assert summaries() == expected, (agent_id, state)
+    assert model.item(1, 0).child(0, 1).data(Qt.ItemDataRole.DecorationRole) == QColor(
+        AgentState.LOGGED_OUT.colour)
+    model.set_directory(directory)  # counted afresh from the states as they are
+    assert summaries() == ("1 of 3 available", "0 of 3 available")
