@@ -102,6 +102,10 @@ class PresenceService(QObject):
         self._list_settled: set[str] = set()
         self._lists_failed: dict[str, bool] = {}  # group id -> worth retrying later
         self._by_uri: dict[str, str] = {}
+        # Parsing URIs shows when thousands of agents are listed: each agent's
+        # key once per directory, each resource URI a list names once.
+        self._agent_keys: dict[str, str] = {}
+        self._resource_agents: dict[str, str | None] = {}
         self._capped_at = 0
         self._reg_states: dict[str, RegistrationState] = {}
         accounts.registration_changed.connect(self._on_registration)
@@ -112,7 +116,9 @@ class PresenceService(QObject):
         self.clear()
         self.directory = directory
         self._fixed_account = account_id
-        self._by_uri = {uri_key(a.uri): a.agent_id for a in directory.agents.values()}
+        self._agent_keys = {a.agent_id: uri_key(a.uri) for a in directory.agents.values()}
+        self._by_uri = {key: agent_id for agent_id, key in self._agent_keys.items()}
+        self._resource_agents = {}
         self._start_lists()
         self._sync_buddies()
 
@@ -190,7 +196,7 @@ class PresenceService(QObject):
         first = known is None
         held = set() if notification.full_state or known is None else set(known)
         for uri, state in notification.states.items():
-            agent_id = self._by_uri.get(uri_key(uri))
+            agent_id = self._agent_of_resource(uri)
             if agent_id is None:
                 continue  # on the server's list, not in our directory
             held.add(agent_id)
@@ -202,6 +208,20 @@ class PresenceService(QObject):
             QTimer.singleShot(LIST_SETTLE_MS, self, lambda: self._list_settle(group_id, sub))
         if held != known and group_id in self._list_settled:
             self._sync_buddies()
+
+    def _agent_of_resource(self, uri: str) -> str | None:
+        """The directory agent a list's resource URI stands for (None: not ours)."""
+        try:
+            return self._resource_agents[uri]
+        except KeyError:
+            if len(self._resource_agents) > 4 * len(self._by_uri) + 1000:
+                self._resource_agents.clear()  # a server naming ever new URIs
+            agent_id = self._resource_agents[uri] = self._by_uri.get(uri_key(uri))
+            return agent_id
+
+    def _agent_key(self, agent_id: str, uri: str) -> str:
+        key = self._agent_keys.get(agent_id)
+        return key if key is not None else uri_key(uri)
 
     def _list_settle(self, group_id: str, sub: ListSubscription) -> None:
         """The list's full state is in: members it lacks are watched one by one."""
@@ -242,7 +262,7 @@ class PresenceService(QObject):
                 held |= set(self.directory.groups[group_id].members)
         own = {uri_key(i.uri) for i in self._accounts.infos()}
         wanted = [a for a in self.directory.watch_order()
-                  if uri_key(a.uri) not in own and a.agent_id not in held]
+                  if a.agent_id not in held and self._agent_key(a.agent_id, a.uri) not in own]
         if len(wanted) > MAX_WATCHED and len(wanted) != self._capped_at:
             self._capped_at = len(wanted)
             log.warning("the directory has %d agents to watch one by one; pjsua can watch %d: "

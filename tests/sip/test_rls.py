@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from PySide6.QtCore import QTimer
 from pytestqt.qtbot import QtBot
 
 from softphone.core.agent_state import AgentState
@@ -419,3 +420,21 @@ def test_bad_list_uri_and_unsupported_transport(qtbot: QtBot):
     sub.start()
     qtbot.waitUntil(lambda: rec.failures != [])
     assert "tls" in rec.failures[0]
+
+
+def test_incoming_messages_are_read_one_per_event_loop_pass(qtbot: QtBot):
+    # A list server sends the NOTIFYs of all a phone's lists in one timer tick:
+    # read together they held the Qt thread for all of them at once.
+    queue = rls_module.OnePerPass()
+    order: list[str] = []
+    queue.put(lambda: order.append("list 1"))
+    queue.put(lambda: order.append("list 2"))
+    queue.put(lambda: order.append("list 3"))
+    other = QTimer()
+    other.setSingleShot(True)
+    other.timeout.connect(lambda: order.append("something else"))
+    other.start(0)
+    assert order == [] and queue.pending() == 3
+    qtbot.waitUntil(lambda: len(order) == 4)
+    assert order == ["list 1", "something else", "list 2", "list 3"]
+    assert rls_module.incoming_queue() is rls_module.incoming_queue()
