@@ -120,6 +120,16 @@ def find_process(root: int, name: str) -> int | None:
     return None
 
 
+def udp_receive_drops() -> int:
+    """UDP datagrams the kernel dropped for want of socket buffer space
+    (RcvbufErrors in /proc/net/snmp, every socket of the machine)."""
+    lines = [line.split() for line in Path("/proc/net/snmp").read_text().splitlines()
+             if line.startswith("Udp:")]
+    if len(lines) < 2 or "RcvbufErrors" not in lines[0]:
+        return 0
+    return int(lines[1][lines[0].index("RcvbufErrors")])
+
+
 @dataclass
 class CpuWindow:
     """CPU share and wake-ups of a process over a measured window."""
