@@ -45,6 +45,19 @@ class RlmiError(ValueError):
     """A body that is not a usable resource-list notification (the message says why)."""
 
 
+_DECIMAL_RE = re.compile(r"[0-9]{1,10}")
+
+
+def parse_decimal(text: str, max_digits: int = 10) -> int | None:
+    """``text`` (surrounding whitespace aside) as a number of at most
+    ``max_digits`` ASCII digits, else None. Not ``str.isdigit()``: it accepts
+    "²" or an Arabic-Indic one, which ``int()`` then refuses with a ValueError."""
+    text = text.strip()
+    if len(text) > max_digits or not _DECIMAL_RE.fullmatch(text):
+        return None
+    return int(text)
+
+
 # -- media types and multipart ----------------------------------------------------------
 
 
@@ -291,7 +304,8 @@ def parse_rlmi(data: bytes) -> RlmiList:
     if not uri:
         raise RlmiError("RLMI list without a uri")
     version_text = root.attrs.get("version", "").strip()
-    if not version_text.isdigit() or len(version_text) > 10:
+    version = parse_decimal(version_text)
+    if version is None:
         raise RlmiError(f"RLMI version {_shown(version_text)} is not a number")
     full_text = root.attrs.get("fullState", "").strip().lower()
     if full_text not in ("true", "false", "1", "0"):
@@ -312,7 +326,7 @@ def parse_rlmi(data: bytes) -> RlmiList:
                                       inst.attrs.get("reason", "")[:64],
                                       _strip_angle(inst.attrs.get("cid", ""))))
         resources.append(Resource(resource_uri, tuple(instances)))
-    return RlmiList(uri, int(version_text), full_text in ("true", "1"), tuple(resources))
+    return RlmiList(uri, version, full_text in ("true", "1"), tuple(resources))
 
 
 # -- PIDF ---------------------------------------------------------------------------------

@@ -50,7 +50,13 @@ from PySide6.QtNetwork import QHostAddress, QHostInfo, QTcpSocket, QUdpSocket
 from softphone.core.errors import InvalidUriError
 from softphone.core.redact import redact
 from softphone.core.registration import Backoff
-from softphone.core.rlmi import ListNotification, RlmiError, is_list_body, parse_list_notify
+from softphone.core.rlmi import (
+    ListNotification,
+    RlmiError,
+    is_list_body,
+    parse_decimal,
+    parse_list_notify,
+)
 from softphone.core.sip_uri import parse_sip_uri
 from softphone.sip.rls_message import (
     Challenge,
@@ -228,7 +234,7 @@ class _Channel(QObject):
             return  # closed while the message waited
         try:
             msg = parse_message(data)
-        except SipParseError as exc:
+        except ValueError as exc:  # SipParseError, or a bug: never out of this slot
             log.info("rls: ignoring an unreadable message from %s:%s: %s", *source, exc)
             return
         if log.isEnabledFor(logging.DEBUG):  # the trace costs, even unlogged
@@ -599,9 +605,9 @@ class ListSubscription(QObject):
             self._on_challenge(msg, tx)
         elif 200 <= msg.status < 300:
             self._on_success(msg, tx)
-        elif msg.status == 423 and msg.get("Min-Expires").strip().isdigit() and tx.auth_tries < 3:
-            self._send_subscribe(min(int(msg.get("Min-Expires").strip()), 86400),
-                                 tx.auth_tries + 1)
+        elif (msg.status == 423 and tx.auth_tries < 3
+              and (min_expires := parse_decimal(msg.get("Min-Expires"))) is not None):
+            self._send_subscribe(min(min_expires, 86400), tx.auth_tries + 1)
         else:
             self._request_failed(msg.status, msg.reason)
 
@@ -632,8 +638,9 @@ class ListSubscription(QObject):
                 self._remote_target = parse_name_addr(contact[0]).uri
             self._route_set = list(reversed(msg.get_all("Record-Route")))
             self._established = bool(self._remote_tag)
-        expires_text = msg.get("Expires", str(tx.expires)).strip()
-        expires = int(expires_text) if expires_text.isdigit() else tx.expires
+        expires = parse_decimal(msg.get("Expires", str(tx.expires)))
+        if expires is None:
+            expires = tx.expires
         if expires <= 0:
             return
         self._schedule_refresh(expires)
@@ -720,7 +727,7 @@ class ListSubscription(QObject):
         if msg.body.strip() and is_list_body(content_type):
             try:
                 notification = parse_list_notify(content_type, msg.body)
-            except RlmiError as exc:
+            except ValueError as exc:  # RlmiError, or a bug: the state below still counts
                 log.warning("rls: %s: unreadable list NOTIFY: %s", self.list_uri, exc)
         elif msg.body.strip():
             log.info("rls: %s: NOTIFY with %s instead of RLMI", self.list_uri,
@@ -736,12 +743,11 @@ class ListSubscription(QObject):
         if state == "terminated":
             self._on_terminated(params)
         elif state in ("active", "pending"):
-            expires_text = params.get("expires", "")
-            if expires_text.isdigit() and int(expires_text) > 0:
+            expires = parse_decimal(params.get("expires", ""))
+            if expires is not None and expires > 0:
                 remaining = self._refresh_timer.remainingTime() / 1000
-                if not self._refresh_timer.isActive() or remaining > refresh_delay(
-                        int(expires_text)):
-                    self._schedule_refresh(int(expires_text))
+                if not self._refresh_timer.isActive() or remaining > refresh_delay(expires):
+                    self._schedule_refresh(expires)
 
     def _apply(self, notification: ListNotification) -> None:
         for problem in notification.problems:
@@ -777,12 +783,12 @@ class ListSubscription(QObject):
         if reason in _GONE_REASONS or not self.active:
             self._fail(f"the server ended the subscription ({reason or 'no reason'})")
             return
-        retry_after = params.get("retry-after", "")
+        retry_after = parse_decimal(params.get("retry-after", ""))
         if reason in ("deactivated", "timeout", "") and self._backoff.failures == 0:
             delay = 0.0
         else:
             delay = self._backoff.next_delay()
-        if retry_after.isdigit():
+        if retry_after is not None:
             delay = max(delay, min(float(retry_after), 3600.0))
         log.info("rls: %s: subscription terminated (%s); subscribing again in %.1f s",
                  self.list_uri, reason or "no reason", delay)
@@ -835,8 +841,8 @@ def _response_destination(request: SipMessage, source: tuple[str, int],
     sent_by = proto_sent_by.split()[-1] if proto_sent_by.split() else ""
     host, port = _split_host_port(sent_by)
     host = params.get("received") or host or source[0]
-    rport = params.get("rport", "")
-    port = int(rport) if rport.isdigit() else (port or 5060)
+    rport = parse_decimal(params.get("rport", ""), 5)
+    port = rport if rport is not None and 0 < rport < 65536 else (port or 5060)
     if not _is_ip(host):
         host = source[0]  # no DNS for responses: the address it came from
     return host, port
@@ -849,7 +855,8 @@ def _split_host_port(text: str) -> tuple[str, int | None]:
         port_text = rest.lstrip(":")
     else:
         host, _, port_text = text.partition(":")
-    return host, int(port_text) if port_text.isdigit() else None
+    port = parse_decimal(port_text, 5)
+    return host, port if port is not None and 0 < port < 65536 else None
 
 
 def _is_ip(host: str) -> bool:

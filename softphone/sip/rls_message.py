@@ -15,6 +15,8 @@ import re
 import secrets
 from dataclasses import dataclass, field
 
+from softphone.core.rlmi import parse_decimal
+
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024 + 64 * 1024
 MAX_HEADER_BYTES = 64 * 1024
 MAX_HEADERS = 200
@@ -79,10 +81,11 @@ class SipMessage:
 
     def cseq(self) -> tuple[int, str]:
         """(number, method) of the CSeq header; raises :class:`SipParseError`."""
-        number, _, method = self.get("CSeq").strip().partition(" ")
-        if not number.isdigit() or len(number) > 10 or not method.strip():
-            raise SipParseError(f"bad CSeq {self.get('CSeq')!r}")
-        return int(number), method.strip().upper()
+        number_text, _, method = self.get("CSeq").strip().partition(" ")
+        number = parse_decimal(number_text)
+        if number is None or not method.strip():
+            raise SipParseError(f"bad CSeq {self.get('CSeq')[:40]!r}")
+        return number, method.strip().upper()
 
     def encode(self) -> bytes:
         if self.is_request:
@@ -154,9 +157,9 @@ def parse_message(data: bytes) -> SipMessage:
                             value.strip()))
     length_text = msg.get("Content-Length")
     if length_text:
-        if not length_text.isdigit() or len(length_text) > 9:
+        length = parse_decimal(length_text, 9)
+        if length is None:
             raise SipParseError(f"bad Content-Length {length_text[:20]!r}")
-        length = int(length_text)
         if length > len(body):
             raise SipParseError(f"body shorter ({len(body)}) than Content-Length {length}")
         body = body[:length]

@@ -178,6 +178,9 @@ def test_malformed_bodies_raise_rlmi_error(content_type, body):
     b"<list xmlns='urn:ietf:params:xml:ns:rlmi' uri='a' version='x' fullState='true'/>",
     b"<list xmlns='urn:ietf:params:xml:ns:rlmi' uri='a' version='1' fullState='maybe'/>",
     b"<list xmlns='urn:ietf:params:xml:ns:rlmi' uri='a' version='99999999999' fullState='1'/>",
+    # Digits to str.isdigit(), not to int(): a superscript two, an Arabic-Indic one.
+    "<list xmlns='urn:ietf:params:xml:ns:rlmi' uri='a' version='²' fullState='1'/>".encode(),
+    "<list xmlns='urn:ietf:params:xml:ns:rlmi' uri='a' version='\u0661' fullState='1'/>".encode(),
     b"<list xmlns='urn:ietf:params:xml:ns:rlmi' uri='a' version='1' fullState='1'>"
     b"<resource/></list>",
     b"<list xmlns='urn:ietf:params:xml:ns:rlmi' uri='a' version='1' fullState='1'>"

@@ -115,18 +115,26 @@ class FakeServer:
 
     def notify(self, sub: SipMessage, cseq: int, *, body: bytes = b"", content_type: str = "",
                state: str = "active;expires=600", call_id: str | None = None,
-               from_tag: str = "srv") -> None:
+               from_tag: str = "srv", via_params: str = "",
+               extra: list[tuple[str, str]] | None = None) -> None:
         contact = parse_name_addr(sub.get_all("Contact")[0]).uri
-        host, port = contact.split("@")[1].split(";")[0].split(":")
-        via = f"SIP/2.0/{self.transport.upper()} 127.0.0.1:{self.port};branch=z9hG4bKn{cseq}"
+        via = (f"SIP/2.0/{self.transport.upper()} 127.0.0.1:{self.port};branch=z9hG4bKn{cseq}"
+               + via_params)
         hs = [("Via", via), ("From", f"<{LIST}>;tag={from_tag}"), ("To", sub.get("From")),
               ("Call-ID", call_id or sub.get("Call-ID")), ("CSeq", f"{cseq} NOTIFY"),
               ("Event", "presence"), ("Contact", f"<sip:rls@127.0.0.1:{self.port}>"),
-              ("Subscription-State", state), ("Require", "eventlist")]
+              ("Subscription-State", state), ("Require", "eventlist"), *(extra or [])]
         if content_type:
             hs.append(("Content-Type", content_type))
         data = SipMessage(method="NOTIFY", uri=contact, headers=hs, body=body).encode()
-        self.send(data, (host, int(port)))
+        self.send(data, client_address(sub))
+
+
+def client_address(sub: SipMessage) -> tuple[str, int]:
+    """Where the client of SUBSCRIBE ``sub`` listens (its Contact)."""
+    contact = parse_name_addr(sub.get_all("Contact")[0]).uri
+    host, port = contact.split("@")[1].split(";")[0].split(":")
+    return host, int(port)
 
 
 def rlmi(version: int, full: bool, members: dict[str, str | None]) -> tuple[str, bytes]:
@@ -242,7 +250,7 @@ def test_digest_auth_notify_handling_and_unsubscribe(qtbot: QtBot, server: FakeS
     server.expect(qtbot, "481")
     for garbage in (b"\x00\xff garbage", b"NOTIFY sip:x SIP/2.0\r\nbroken\r\n\r\n",
                     b"SIP/2.0 200 OK\r\nCSeq: 1 SUBSCRIBE\r\nVia: x\r\n\r\n"):
-        server.send(garbage, ("127.0.0.1", int(req2.get("Contact").split(":")[-1].rstrip(">"))))
+        server.send(garbage, client_address(req2))
     server.notify(req2, 5, body=b"--" + BOUNDARY.encode() + b"\r\n\r\n<list",
                   content_type=ctype)  # malformed RLMI: answered, logged, ignored
     server.expect(qtbot, "200")
@@ -438,3 +446,27 @@ def test_incoming_messages_are_read_one_per_event_loop_pass(qtbot: QtBot):
     qtbot.waitUntil(lambda: len(order) == 4)
     assert order == ["list 1", "something else", "list 2", "list 3"]
     assert rls_module.incoming_queue() is rls_module.incoming_queue()
+
+
+def test_non_ascii_digits_are_not_numbers(qtbot: QtBot, server: FakeServer):
+    # str.isdigit() accepts "²" and an Arabic-Indic 1, int() does not: the ValueError escaped
+    # the socket's slot (UDP reception could stop) or skipped the rest of a NOTIFY.
+    sub, rec, req, _ = start(qtbot, server)
+    server.send("NOTIFY sip:x SIP/2.0\r\nContent-Length: ²\r\n\r\nxx".encode(),
+                client_address(req))
+    server.send("SIP/2.0 200 OK\r\nCSeq: \u0661 SUBSCRIBE\r\n\r\n".encode(), client_address(req))
+    ctype, body = rlmi(2, False, {"1002": "Talking"})
+    server.notify(req, 2, body=body, content_type=ctype, via_params=";rport=²",
+                  state="active;expires=²")
+    server.expect(qtbot, "200")  # to the Via's sent-by: the rport is no number
+    qtbot.waitUntil(lambda: len(rec.notifications) == 2)
+    ctype, body = rlmi(3, False, {"1002": "Available"})
+    body = body.replace(b'version="3"', 'version="\u0661"'.encode())
+    server.notify(req, 3, body=body, content_type=ctype,
+                  state="terminated;reason=deactivated;retry-after=²")
+    server.expect(qtbot, "200")
+    # The unreadable RLMI does not hide the NOTIFY's Subscription-State.
+    new, _ = server.expect(qtbot, "SUBSCRIBE")
+    assert new.get("Call-ID") != req.get("Call-ID") and rec.failures == []
+    assert len(rec.notifications) == 2
+    sub.stop()

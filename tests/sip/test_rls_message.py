@@ -80,6 +80,9 @@ def test_name_addr_forms():
     b"SIP/2.0 200 OK\r\nCSeq: x\r\n\r\n",
     b"NOTIFY sip:a SIP/2.0\r\n" + b"X-A: b\r\n" * 300 + b"\r\n",
     b"NOTIFY sip:a SIP/2.0\r\nno end of headers",
+    # Digits to str.isdigit(), not to int(): a superscript two, an Arabic-Indic one.
+    "NOTIFY sip:a SIP/2.0\r\nContent-Length: ²\r\n\r\nxx".encode(),
+    "SIP/2.0 200 OK\r\nCSeq: \u0661 SUBSCRIBE\r\n\r\n".encode(),
 ])
 def test_malformed_messages(data):
     with pytest.raises(SipParseError):
