@@ -76,6 +76,7 @@ from softphone.sip.rls_message import (
 log = logging.getLogger("softphone.sip.rls")
 
 EXPIRES_S = 600
+MAX_EXPIRES_S = 86400  # the most a 423's Min-Expires makes us ask for
 T1_S = 0.5
 T2_S = 4.0
 TRANSACTION_TIMEOUT_S = 8.0
@@ -344,6 +345,7 @@ class ListSubscription(QObject):
         self._contact_user = "rls-" + secrets.token_hex(4)
         self._challenges: dict[str, Challenge] = {}
         self._nc = 0
+        self._min_expires = 0  # a 423's Min-Expires: asked for from then on
         self._last_version = -1
         self._last_notify: tuple[int, bytes, tuple[str, int]] | None = None
         self._reset_dialog()
@@ -486,7 +488,11 @@ class ListSubscription(QObject):
             if self._hop is not None:
                 self._open_channel()
             return
-        self._send_subscribe(EXPIRES_S)
+        self._send_subscribe(self._wanted_expires())
+
+    def _wanted_expires(self) -> int:
+        """The Expires our SUBSCRIBEs ask for (what a notifier may shorten)."""
+        return max(EXPIRES_S, self._min_expires)
 
     def _refresh(self) -> None:
         if self._tx is not None:  # a SUBSCRIBE is in flight: refresh after it
@@ -607,7 +613,8 @@ class ListSubscription(QObject):
             self._on_success(msg, tx)
         elif (msg.status == 423 and tx.auth_tries < 3
               and (min_expires := parse_decimal(msg.get("Min-Expires"))) is not None):
-            self._send_subscribe(min(min_expires, 86400), tx.auth_tries + 1)
+            self._min_expires = min(min_expires, MAX_EXPIRES_S)
+            self._send_subscribe(self._wanted_expires(), tx.auth_tries + 1)
         else:
             self._request_failed(msg.status, msg.reason)
 
@@ -639,8 +646,8 @@ class ListSubscription(QObject):
             self._route_set = list(reversed(msg.get_all("Record-Route")))
             self._established = bool(self._remote_tag)
         expires = parse_decimal(msg.get("Expires", str(tx.expires)))
-        if expires is None:
-            expires = tx.expires
+        # A notifier may shorten what we asked for, not lengthen it (RFC 6665 4.2.1.1).
+        expires = tx.expires if expires is None else min(expires, tx.expires)
         if expires <= 0:
             return
         self._schedule_refresh(expires)
@@ -648,6 +655,8 @@ class ListSubscription(QObject):
             self._notify_timer.start(int(FIRST_NOTIFY_TIMEOUT_S * 1000))
 
     def _schedule_refresh(self, expires: int) -> None:
+        # Clamped again: past 2^31 ms QTimer.start raises OverflowError.
+        expires = min(expires, self._wanted_expires(), MAX_EXPIRES_S)
         self._refresh_timer.start(int(refresh_delay(expires) * 1000))
 
     def _request_failed(self, code: int, reason: str) -> None:
@@ -745,6 +754,7 @@ class ListSubscription(QObject):
         elif state in ("active", "pending"):
             expires = parse_decimal(params.get("expires", ""))
             if expires is not None and expires > 0:
+                expires = min(expires, self._wanted_expires())
                 remaining = self._refresh_timer.remainingTime() / 1000
                 if not self._refresh_timer.isActive() or remaining > refresh_delay(expires):
                     self._schedule_refresh(expires)

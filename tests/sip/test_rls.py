@@ -5,6 +5,7 @@ before the list works, unsubscribe, TCP framing."""
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Iterator
 from dataclasses import replace
@@ -469,4 +470,54 @@ def test_non_ascii_digits_are_not_numbers(qtbot: QtBot, server: FakeServer):
     new, _ = server.expect(qtbot, "SUBSCRIBE")
     assert new.get("Call-ID") != req.get("Call-ID") and rec.failures == []
     assert len(rec.notifications) == 2
+    sub.stop()
+
+
+@pytest.mark.parametrize("where", ["2xx", "notify"])
+def test_a_huge_expires_is_clamped_to_what_was_asked(qtbot: QtBot, server: FakeServer,
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     caplog: pytest.LogCaptureFixture, where: str):
+    # Over 2^31 ms QTimer.start raises OverflowError, after the transaction's
+    # timers were stopped: no refresh was ever scheduled. A notifier may only
+    # shorten what we asked for.
+    monkeypatch.setattr(rls_module, "EXPIRES_S", 2)
+    sub = ListSubscription(account(server), LIST)
+    rec = Recorder(sub)
+    sub.start()
+    req, addr = server.expect(qtbot, "SUBSCRIBE")
+    assert req.get("Expires") == "2"
+    huge = "4000000000"
+    ctype, body = rlmi(1, True, {"1002": "Available"})
+    if where == "notify":  # the NOTIFY overtakes the 2xx: no refresh timer runs yet
+        server.notify(req, 1, body=body, content_type=ctype, state=f"active;expires={huge}")
+        server.expect(qtbot, "200")
+    server.reply(req, addr, 200, "OK", [("Contact", f"<sip:rls@127.0.0.1:{server.port}>"),
+                                        ("Expires", huge if where == "2xx" else "2")])
+    if where == "2xx":
+        server.notify(req, 1, body=body, content_type=ctype)
+        server.expect(qtbot, "200")
+    refresh, _ = server.expect(qtbot, "SUBSCRIBE", timeout=2500)
+    assert refresh.get("Call-ID") == req.get("Call-ID") and refresh.get("Expires") == "2"
+    assert rec.failures == []
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    sub.stop()
+
+
+def test_min_expires_is_remembered(qtbot: QtBot, server: FakeServer):
+    sub = ListSubscription(account(server), LIST)
+    rec = Recorder(sub)
+    sub.start()
+    req, addr = server.expect(qtbot, "SUBSCRIBE")
+    server.reply(req, addr, 423, "Interval Too Brief", [("Min-Expires", "1200")])
+    req, addr = server.expect(qtbot, "SUBSCRIBE")
+    assert req.get("Expires") == "1200"
+    server.reply(req, addr, 200, "OK", [("Contact", f"<sip:rls@127.0.0.1:{server.port}>"),
+                                        ("Expires", "1200")])
+    ctype, body = rlmi(1, True, {"1002": "Available"})
+    server.notify(req, 1, body=body, content_type=ctype)
+    server.expect(qtbot, "200")
+    qtbot.waitUntil(lambda: len(rec.notifications) == 1)
+    sub.refresh_now()
+    refresh, _ = server.expect(qtbot, "SUBSCRIBE")
+    assert refresh.get("Expires") == "1200"  # not 600 again, to be refused again
     sub.stop()
