@@ -60,6 +60,7 @@ from softphone.core.rlmi import (
 from softphone.core.sip_uri import parse_sip_uri
 from softphone.sip.rls_message import (
     Challenge,
+    NameAddr,
     SipMessage,
     SipParseError,
     StreamFramer,
@@ -358,15 +359,24 @@ class ListSubscription(QObject):
     def _timer(self, slot: Callable[[], None]) -> QTimer:
         timer = QTimer(self)
         timer.setSingleShot(True)
-        timer.timeout.connect(slot)
+        timer.timeout.connect(lambda: self._guarded(slot))
         return timer
+
+    def _guarded(self, slot: Callable[[], None]) -> None:
+        """Run a timer's or a channel's slot: an exception (a bug) fails the list, which
+        falls back to per-agent subscriptions, rather than leaving it stuck."""
+        try:
+            slot()
+        except Exception as exc:
+            log.exception("rls: %s: error in %s", self.list_uri, slot.__name__)
+            self._fail(f"internal error: {exc}", transient=True)
 
     def _reset_dialog(self) -> None:
         self._call_id = secrets.token_hex(12)
         self._local_tag = new_tag()
         self._remote_tag = ""
         self._remote_target = ""
-        self._route_set: list[str] = []
+        self._route_set: list[NameAddr] = []  # parsed when received
         self._cseq = 0
         self._remote_cseq = -1
         self._established = False
@@ -397,7 +407,8 @@ class ListSubscription(QObject):
                 self._fail(f"cannot resolve {host}: {info.errorString()}", transient=True)
             else:
                 self._resolved(addresses[0], port)
-        QHostInfo.lookupHost(host, on_lookup)  # type: ignore[call-overload]
+        QHostInfo.lookupHost(  # type: ignore[call-overload]
+            host, lambda info: self._guarded(lambda: on_lookup(info)))
 
     def stop(self) -> None:
         """Unsubscribe (Expires: 0, not waited for) and close the socket."""
@@ -437,9 +448,9 @@ class ListSubscription(QObject):
         if self._channel is not None:
             self._channel.close()
         channel = _Channel(self.account.transport, self.account.bind_address, self)
-        channel.ready.connect(self._subscribe)
+        channel.ready.connect(lambda: self._guarded(self._subscribe))
         channel.received.connect(self._on_message)
-        channel.lost.connect(self._on_channel_lost)
+        channel.lost.connect(lambda reason: self._guarded(lambda: self._on_channel_lost(reason)))
         self._channel = channel
         channel.open(*self._hop)
 
@@ -468,7 +479,10 @@ class ListSubscription(QObject):
         self.transient_failure = transient
         log.info("rls: %s not usable: %s", self.list_uri, reason)
         if self._established:
-            self._send_subscribe(0)
+            try:
+                self._send_subscribe(0)
+            except Exception:  # it must not keep the list from failing
+                log.exception("rls: %s: could not unsubscribe", self.list_uri)
         for timer in (self._tx_timer, self._tx_deadline, self._refresh_timer,
                       self._notify_timer, self._retry_timer):
             timer.stop()
@@ -508,11 +522,12 @@ class ListSubscription(QObject):
         branch = new_branch()
         in_dialog = self._established and bool(self._remote_tag)
         ruri = self._remote_target if in_dialog and self._remote_target else self.list_uri
-        routes = list(self._route_set) if in_dialog else []
-        if routes and ";lr" not in routes[0].lower():
+        route_set = self._route_set if in_dialog else []
+        routes = [r.text for r in route_set]
+        if route_set and not _is_loose(route_set[0].uri):
             # A strict router (RFC 3261 12.2.1.1): it becomes the Request-URI.
             routes = [*routes[1:], f"<{ruri}>"]
-            ruri = parse_name_addr(self._route_set[0]).uri
+            ruri = route_set[0].uri
         if not in_dialog and self.account.proxy:
             routes = [f"<{self.account.proxy}>"] if ";lr" in self.account.proxy.lower() else []
         transport = channel.transport.upper()
@@ -604,13 +619,16 @@ class ListSubscription(QObject):
         if msg.status < 200:
             tx.interval = T2_S
             return
+        # Read before the transaction ends: a 2xx whose dialog cannot be used
+        # (a bad To, Contact or Record-Route raises) is no answer at all.
+        dialog = _dialog_of_2xx(msg) if 200 <= msg.status < 300 else None
         self._tx = None
         self._tx_timer.stop()
         self._tx_deadline.stop()
         if msg.status in (401, 407):
             self._on_challenge(msg, tx)
-        elif 200 <= msg.status < 300:
-            self._on_success(msg, tx)
+        elif dialog is not None:
+            self._on_success(msg, tx, dialog)
         elif (msg.status == 423 and tx.auth_tries < 3
               and (min_expires := parse_decimal(msg.get("Min-Expires"))) is not None):
             self._min_expires = min(min_expires, MAX_EXPIRES_S)
@@ -637,13 +655,11 @@ class ListSubscription(QObject):
         self._nc = 0
         self._send_subscribe(tx.expires, tx.auth_tries + 1)
 
-    def _on_success(self, msg: SipMessage, tx: _Transaction) -> None:
+    def _on_success(self, msg: SipMessage, tx: _Transaction,
+                    dialog: tuple[str, str, list[NameAddr]]) -> None:
         if not self._established:
-            self._remote_tag = parse_name_addr(msg.get("To")).tag
-            contact = msg.get_all("Contact")
-            if contact:
-                self._remote_target = parse_name_addr(contact[0]).uri
-            self._route_set = list(reversed(msg.get_all("Record-Route")))
+            self._remote_tag, remote_target, self._route_set = dialog
+            self._remote_target = remote_target or self._remote_target
             self._established = bool(self._remote_tag)
         expires = parse_decimal(msg.get("Expires", str(tx.expires)))
         # A notifier may shorten what we asked for, not lengthen it (RFC 6665 4.2.1.1).
@@ -719,12 +735,14 @@ class ListSubscription(QObject):
         if not state_text:
             self._respond(msg, source, 400, "Missing Subscription-State")
             return
-        self._remote_cseq = number
+        # Read first: a bad Contact or Record-Route raises before anything changed.
         contact = msg.get_all("Contact")
-        if contact:
-            self._remote_target = parse_name_addr(contact[0]).uri
+        remote_target = parse_name_addr(contact[0]).uri if contact else ""
+        route_set = [parse_name_addr(v) for v in msg.get_all("Record-Route")]
+        self._remote_cseq = number
+        self._remote_target = remote_target or self._remote_target
         if not self._established and not self._route_set:
-            self._route_set = msg.get_all("Record-Route")
+            self._route_set = route_set  # the NOTIFY made the dialog: its order as is
         self._established = True
         self._respond(msg, source, 200, "OK", remember=number)
         state, params = parse_subscription_state(state_text)
@@ -829,6 +847,22 @@ class ListSubscription(QObject):
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("rls: sending to %s:%s:\n%s", *destination, _trace(data))
             self._channel.send(data, *destination)
+
+
+def _dialog_of_2xx(msg: SipMessage) -> tuple[str, str, list[NameAddr]]:
+    """The remote tag, remote target ("" if no Contact) and route set (RFC
+    3261 12.1.2: the Record-Route reversed) a 2xx gives; raises
+    :class:`SipParseError`."""
+    contact = msg.get_all("Contact")
+    return (parse_name_addr(msg.get("To")).tag,
+            parse_name_addr(contact[0]).uri if contact else "",
+            [parse_name_addr(v) for v in reversed(msg.get_all("Record-Route"))])
+
+
+def _is_loose(uri: str) -> bool:
+    """Whether a route's URI has the ``lr`` parameter (a loose router)."""
+    params = uri.partition("?")[0].split(";")[1:]
+    return any(p.partition("=")[0].strip().lower() == "lr" for p in params)
 
 
 def refresh_delay(expires: int) -> float:

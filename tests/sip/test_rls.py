@@ -521,3 +521,38 @@ def test_min_expires_is_remembered(qtbot: QtBot, server: FakeServer):
     refresh, _ = server.expect(qtbot, "SUBSCRIBE")
     assert refresh.get("Expires") == "1200"  # not 600 again, to be refused again
     sub.stop()
+
+
+@pytest.mark.parametrize("record_route", ["<sip:proxy.invalid", "sip:a b", "<sip:p1;lr>, <>"])
+def test_a_bad_record_route_is_refused_when_it_arrives(qtbot: QtBot, server: FakeServer,
+                                                       monkeypatch: pytest.MonkeyPatch,
+                                                       record_route: str):
+    # Stored as text and parsed when the refresh timer fired, it raised there
+    # and the subscription died silently: a 2xx with a route set we cannot use
+    # is no answer (the transaction times out: the list is not used).
+    monkeypatch.setattr(rls_module, "TRANSACTION_TIMEOUT_S", 1.5)
+    sub = ListSubscription(account(server), LIST)
+    rec = Recorder(sub)
+    sub.start()
+    req, addr = server.expect(qtbot, "SUBSCRIBE")
+    server.reply(req, addr, 200, "OK", [("Contact", f"<sip:rls@127.0.0.1:{server.port}>"),
+                                        ("Record-Route", record_route), ("Expires", "1")])
+    ctype, body = rlmi(1, True, {"1002": "Available"})
+    server.notify(req, 1, body=body, content_type=ctype, extra=[("Record-Route", record_route)])
+    qtbot.waitUntil(lambda: rec.failures != [], timeout=4000)
+    assert rec.failures[0].startswith("408") and sub.transient_failure
+    assert rec.notifications == []  # the NOTIFY with that route set was not taken either
+
+
+def test_an_error_in_a_timer_slot_fails_the_list_rather_than_stalling_it(
+        qtbot: QtBot, server: FakeServer, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture):
+    sub, rec, _req, _ = start(qtbot, server)
+
+    def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(sub, "_send_subscribe", broken)
+    sub._refresh_timer.start(0)  # the refresh, as when it is due
+    qtbot.waitUntil(lambda: rec.failures != [])
+    assert sub.transient_failure and "a bug" in caplog.text
