@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import gc
 import logging
+from functools import partial
 
 import pjsua2 as pj
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -158,7 +159,8 @@ class PresenceService(QObject):
             account = self._list_account(account_id)
             if account is None:
                 continue  # no registered UDP/TCP account yet: per agent until then
-            sub = ListSubscription(account, group.presence_list, self)
+            sub = ListSubscription(account, group.presence_list, self,
+                                   credentials=partial(self._accounts.spec, account_id))
             sub.notified.connect(lambda n, g=group_id: self._on_list_notified(g, n))
             sub.failed.connect(lambda reason, g=group_id, s=sub: self._on_list_failed(g, s,
                                                                                       reason))

@@ -42,7 +42,8 @@ import secrets
 import socket
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 from PySide6.QtNetwork import QHostAddress, QHostInfo, QTcpSocket, QUdpSocket
@@ -81,6 +82,8 @@ MAX_EXPIRES_S = 86400  # the most a 423's Min-Expires makes us ask for
 T1_S = 0.5
 T2_S = 4.0
 TRANSACTION_TIMEOUT_S = 8.0
+# At most this many SUBSCRIBEs answer one's challenges and 423s.
+MAX_CHAIN = 4
 # After the 2xx, the first NOTIFY must come within this (RFC 6665 says at once).
 FIRST_NOTIFY_TIMEOUT_S = 5.0
 MAX_DATAGRAM = 65535
@@ -298,6 +301,29 @@ def incoming_queue() -> OnePerPass:
     return _incoming
 
 
+class Credentials(Protocol):
+    """Digest credentials (an ``AccountSpec`` or a :class:`ListAccount`)."""
+
+    @property
+    def username(self) -> str: ...
+    @property
+    def password(self) -> str: ...
+    @property
+    def realm(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class _Chain:
+    """What a SUBSCRIBE and the ones answering its challenges (or its 423)
+    have been through: ``tries`` of them so far, the authorization headers
+    answered afresh (a challenge to those again means refused credentials)
+    and whether a stale nonce was answered already."""
+
+    tries: int = 0
+    answered: frozenset[str] = frozenset()
+    stale_retried: bool = False
+
+
 @dataclass
 class _Transaction:
     """An outgoing SUBSCRIBE waiting for its final response."""
@@ -308,7 +334,7 @@ class _Transaction:
     expires: int
     host: str
     port: int
-    auth_tries: int = 0
+    chain: _Chain = field(default_factory=_Chain)
     interval: float = 0.5
 
 
@@ -320,6 +346,12 @@ class ListSubscription(QObject):
             from an RLMI NOTIFY of this subscription.
         failed(str): the list is not offered (or cannot be used): give up on it.
 
+    ``credentials`` gives the account's digest credentials as they are now
+    (``AccountManager.spec``: a password set since is used from the next
+    authentication); without it, or when it gives None, ``account``'s. A
+    challenge to our answer without ``stale=true`` means a wrong password:
+    the list fails (not transiently) rather than trying forever.
+
     Attributes:
         list_uri: the list's URI.
         active: an RLMI NOTIFY has arrived (the server expands the list).
@@ -330,10 +362,12 @@ class ListSubscription(QObject):
     notified = Signal(object)
     failed = Signal(str)
 
-    def __init__(self, account: ListAccount, list_uri: str,
-                 parent: QObject | None = None) -> None:
+    def __init__(self, account: ListAccount, list_uri: str, parent: QObject | None = None,
+                 credentials: Callable[[], Credentials | None] | None = None) -> None:
         super().__init__(parent)
         self.account = account
+        # The account's credentials as they are now (its password may change).
+        self._current_credentials = credentials
         self.list_uri = str(parse_sip_uri(list_uri))
         self.active = False
         self.transient_failure = False
@@ -344,8 +378,8 @@ class ListSubscription(QObject):
         self._done = False
         self._backoff = Backoff(initial=2.0, maximum=300.0)
         self._contact_user = "rls-" + secrets.token_hex(4)
-        self._challenges: dict[str, Challenge] = {}
-        self._nc = 0
+        self._challenges: dict[str, Challenge] = {}  # header -> the challenge it answers
+        self._nonce_uses: dict[str, int] = {}  # nonce -> nc last sent with it
         self._min_expires = 0  # a 423's Min-Expires: asked for from then on
         self._last_version = -1
         self._last_notify: tuple[int, bytes, tuple[str, int]] | None = None
@@ -514,7 +548,7 @@ class ListSubscription(QObject):
             return
         self._subscribe()
 
-    def _send_subscribe(self, expires: int, auth_tries: int = 0) -> None:
+    def _send_subscribe(self, expires: int, chain: _Chain | None = None) -> None:
         channel = self._channel
         if channel is None or self._hop is None:
             return
@@ -550,11 +584,12 @@ class ListSubscription(QObject):
             ("Expires", str(expires)),
             ("User-Agent", USER_AGENT),
         ]
+        credentials = self._credentials()
         for header_name, challenge in self._challenges.items():
-            self._nc += 1
+            nc = self._nonce_uses[challenge.nonce] = self._nonce_uses.get(challenge.nonce, 0) + 1
             headers.append((header_name, digest_authorization(
-                challenge, method="SUBSCRIBE", uri=ruri, username=self._username(),
-                password=self.account.password, nc=self._nc)))
+                challenge, method="SUBSCRIBE", uri=ruri, username=self._username(credentials),
+                password=credentials.password, nc=nc)))
         request = SipMessage(method="SUBSCRIBE", uri=ruri, headers=headers)
         data = request.encode()
         host, port = self._hop
@@ -564,14 +599,20 @@ class ListSubscription(QObject):
             log.info("rls: %s: could not send the SUBSCRIBE", self.list_uri)
         if expires == 0:
             return  # an unsubscribe is not waited for
-        self._tx = _Transaction(request, data, branch, expires, host, port, auth_tries, T1_S)
+        self._tx = _Transaction(request, data, branch, expires, host, port, chain or _Chain(),
+                                T1_S)
         if channel.transport == "udp":
             self._tx_timer.start(int(T1_S * 1000))
         self._tx_deadline.start(int(TRANSACTION_TIMEOUT_S * 1000))
 
-    def _username(self) -> str:
-        if self.account.username:
-            return self.account.username
+    def _credentials(self) -> Credentials:
+        """The account's credentials now (read at every authentication)."""
+        current = self._current_credentials() if self._current_credentials else None
+        return current if current is not None else self.account
+
+    def _username(self, credentials: Credentials) -> str:
+        if credentials.username:
+            return credentials.username
         try:
             return parse_sip_uri(self.account.aor).user or ""
         except InvalidUriError:
@@ -629,31 +670,45 @@ class ListSubscription(QObject):
             self._on_challenge(msg, tx)
         elif dialog is not None:
             self._on_success(msg, tx, dialog)
-        elif (msg.status == 423 and tx.auth_tries < 3
+        elif (msg.status == 423 and tx.chain.tries < MAX_CHAIN
               and (min_expires := parse_decimal(msg.get("Min-Expires"))) is not None):
             self._min_expires = min(min_expires, MAX_EXPIRES_S)
-            self._send_subscribe(self._wanted_expires(), tx.auth_tries + 1)
+            self._send_subscribe(self._wanted_expires(),
+                                 replace(tx.chain, tries=tx.chain.tries + 1))
         else:
             self._request_failed(msg.status, msg.reason)
 
     def _on_challenge(self, msg: SipMessage, tx: _Transaction) -> None:
         header = "WWW-Authenticate" if msg.status == 401 else "Proxy-Authenticate"
         answer = "Authorization" if msg.status == 401 else "Proxy-Authorization"
+        credentials = self._credentials()
         challenges = [c for c in (parse_challenge(v) for v in msg.values(header))
                       if c is not None and c.supported]
         usable = [c for c in challenges
-                  if self.account.realm in ("*", "") or c.realm == self.account.realm]
-        if not usable or not self.account.password:
-            self._request_failed(msg.status, "no credentials for the challenge")
+                  if credentials.realm in ("*", "") or c.realm == credentials.realm]
+        # Not a failure to retry: per-agent buddies use pjsua's own authentication.
+        if not usable or not credentials.password:
+            self._fail(f"{msg.status} no credentials for the challenge")
             return
         challenge = usable[0]
-        # One more try for a stale nonce; a second refusal means wrong credentials.
-        if tx.auth_tries >= 2:
-            self._request_failed(msg.status, "the server refused our credentials")
+        chain = tx.chain
+        if answer in chain.answered:
+            # Our answer to a challenge of this very request was refused: a
+            # stale nonce (RFC 7616 3.3) earns one more try, else the password
+            # is wrong (credentials cached from an earlier request are answered
+            # afresh once: a restarted server forgot its nonces).
+            if not challenge.stale or chain.stale_retried:
+                self._fail(f"{msg.status} the server refused our credentials")
+                return
+            chain = replace(chain, stale_retried=True)
+        if chain.tries >= MAX_CHAIN:
+            self._fail(f"{msg.status} the server refused our credentials")
             return
         self._challenges[answer] = challenge
-        self._nc = 0
-        self._send_subscribe(tx.expires, tx.auth_tries + 1)
+        nonces = {c.nonce for c in self._challenges.values()}
+        self._nonce_uses = {n: uses for n, uses in self._nonce_uses.items() if n in nonces}
+        self._send_subscribe(tx.expires, replace(chain, tries=chain.tries + 1,
+                                                 answered=chain.answered | {answer}))
 
     def _on_success(self, msg: SipMessage, tx: _Transaction,
                     dialog: tuple[str, str, list[NameAddr]]) -> None:

@@ -265,17 +265,110 @@ def test_digest_auth_notify_handling_and_unsubscribe(qtbot: QtBot, server: FakeS
     assert bye.cseq()[0] > req2.cseq()[0]
 
 
-def test_wrong_password_fails(qtbot: QtBot, server: FakeServer):
+def challenge(server: FakeServer, req: SipMessage, addr: Any, nonce: str, *,
+              stale: bool = False, status: int = 407) -> None:
+    header = "Proxy-Authenticate" if status == 407 else "WWW-Authenticate"
+    value = f'Digest realm="127.0.0.1", nonce="{nonce}", qop="auth"'
+    server.reply(req, addr, status, "Unauthorized",
+                 [(header, value + (", stale=true" if stale else ""))])
+
+
+def digest_fields(req: SipMessage, header: str = "Proxy-Authorization") -> dict[str, str]:
+    return parse_params(";" + req.get(header).removeprefix("Digest ").replace(", ", ";"))
+
+
+def test_wrong_password_fails_at_the_first_refusal(qtbot: QtBot, server: FakeServer):
+    # A challenge to our answer without stale=true: the password is wrong.
+    # Trying again (each time with a new nonce) went on forever.
     sub = ListSubscription(account(server, password="wrong"), LIST)
     rec = Recorder(sub)
     sub.start()
-    for nonce in ("n1", "n2", "n3"):
-        req, addr = server.expect(qtbot, "SUBSCRIBE")
-        server.reply(req, addr, 407, "Proxy Authentication Required",
-                     [("Proxy-Authenticate", f'Digest realm="127.0.0.1", nonce="{nonce}"')])
+    req, addr = server.expect(qtbot, "SUBSCRIBE")
+    challenge(server, req, addr, "n1")
+    req, addr = server.expect(qtbot, "SUBSCRIBE")
+    assert digest_fields(req)["nonce"] == "n1"
+    challenge(server, req, addr, "n2")
     qtbot.waitUntil(lambda: rec.failures != [])
     assert "credentials" in rec.failures[0] and not sub.transient_failure
     server.quiet(qtbot)
+
+
+def test_a_stale_nonce_is_answered_once_more(qtbot: QtBot, server: FakeServer):
+    sub = ListSubscription(account(server), LIST)
+    rec = Recorder(sub)
+    sub.start()
+    req, addr = server.expect(qtbot, "SUBSCRIBE")
+    challenge(server, req, addr, "n1")
+    req, addr = server.expect(qtbot, "SUBSCRIBE")
+    challenge(server, req, addr, "n2", stale=True)
+    req, addr = server.expect(qtbot, "SUBSCRIBE")
+    assert digest_fields(req)["nonce"] == "n2"
+    challenge(server, req, addr, "n3", stale=True)  # stale again: that is no nonce problem
+    qtbot.waitUntil(lambda: rec.failures != [])
+    assert "credentials" in rec.failures[0] and not sub.transient_failure
+    server.quiet(qtbot)
+
+
+def test_refused_credentials_of_a_working_list_fail_it(qtbot: QtBot, server: FakeServer):
+    # A list that worked: cached credentials refused (a restarted server's
+    # nonces) get one fresh answer; refused again, the list fails for good
+    # (per-agent buddies use pjsua's own authentication) instead of retrying
+    # with backoff forever.
+    sub = ListSubscription(account(server), LIST)
+    rec = Recorder(sub)
+    sub.start()
+    req, addr = server.expect(qtbot, "SUBSCRIBE")
+    challenge(server, req, addr, "n1")
+    req, addr = server.expect(qtbot, "SUBSCRIBE")
+    server.reply(req, addr, 200, "OK", [("Contact", f"<sip:rls@127.0.0.1:{server.port}>"),
+                                        ("Expires", "600")])
+    ctype, body = rlmi(1, True, {"1002": "Available"})
+    server.notify(req, 1, body=body, content_type=ctype)
+    server.expect(qtbot, "200")
+    qtbot.waitUntil(lambda: len(rec.notifications) == 1)
+    sub.refresh_now()
+    req, addr = server.expect(qtbot, "SUBSCRIBE")
+    assert digest_fields(req)["nonce"] == "n1"  # cached
+    challenge(server, req, addr, "n2")
+    req, addr = server.expect(qtbot, "SUBSCRIBE")
+    assert digest_fields(req)["nonce"] == "n2"  # answered afresh, once
+    challenge(server, req, addr, "n3")
+    qtbot.waitUntil(lambda: rec.failures != [])
+    assert "credentials" in rec.failures[0] and not sub.transient_failure
+
+
+def test_the_current_password_is_used_and_nc_counts_per_nonce(qtbot: QtBot,
+                                                              server: FakeServer):
+    # account.set_password changes the account's spec: the list answers
+    # challenges with what the account has now, not with what it was made with.
+    current = account(server, password="old")
+    sub = ListSubscription(current, LIST, credentials=lambda: current)
+    rec = Recorder(sub)
+    sub.start()
+    req, addr = server.expect(qtbot, "SUBSCRIBE")
+    challenge(server, req, addr, "p1")
+    req, addr = server.expect(qtbot, "SUBSCRIBE")
+    challenge(server, req, addr, "w1", status=401)  # the RLS itself asks too
+    req, addr = server.expect(qtbot, "SUBSCRIBE")
+    proxy, www = digest_fields(req), digest_fields(req, "Authorization")
+    assert (proxy["nonce"], proxy["nc"]) == ("p1", "00000002")  # p1's second use
+    assert (www["nonce"], www["nc"]) == ("w1", "00000001")
+    server.reply(req, addr, 200, "OK", [("Contact", f"<sip:rls@127.0.0.1:{server.port}>"),
+                                        ("Expires", "600")])
+    ctype, body = rlmi(1, True, {"1002": "Available"})
+    server.notify(req, 1, body=body, content_type=ctype)
+    server.expect(qtbot, "200")
+    qtbot.waitUntil(lambda: len(rec.notifications) == 1)
+    current = replace(current, password="new")
+    sub.refresh_now()
+    req, _ = server.expect(qtbot, "SUBSCRIBE")
+    fields = digest_fields(req)
+    p1 = parse_challenge('Digest realm="127.0.0.1", nonce="p1", qop="auth"')
+    assert p1 is not None and fields["nc"] == "00000003"
+    assert req.get("Proxy-Authorization") == digest_authorization(
+        p1, method="SUBSCRIBE", uri=f"sip:rls@127.0.0.1:{server.port}", username="1001",
+        password="new", nc=3, cnonce=fields["cnonce"])
+    sub.stop()
 
 
 @pytest.mark.parametrize("code", [404, 489, 415])
