@@ -36,6 +36,7 @@ Only UDP and TCP: a TLS account keeps per-agent subscriptions.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import secrets
@@ -43,7 +44,7 @@ import socket
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 from PySide6.QtNetwork import QHostAddress, QHostInfo, QTcpSocket, QUdpSocket
@@ -76,6 +77,7 @@ from softphone.sip.rls_message import (
 )
 
 log = logging.getLogger("softphone.sip.rls")
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 EXPIRES_S = 600
 MAX_EXPIRES_S = 86400  # the most a 423's Min-Expires makes us ask for
@@ -116,6 +118,21 @@ class ListAccount:
     bind_address: str
 
 
+def _slot(func: _F) -> _F:
+    """A socket slot of :class:`_Channel`: an exception (a bug) is logged,
+    never raised into Qt."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any) -> Any:
+        try:
+            return func(*args)
+        except Exception:
+            log.exception("rls: error in %s", func.__qualname__)
+            return None
+
+    return wrapper  # type: ignore[return-value]
+
+
 class _Channel(QObject):
     """A UDP socket or TCP connection carrying one subscription's messages.
 
@@ -141,6 +158,7 @@ class _Channel(QObject):
         self._framer = StreamFramer()
         self._open = False
         self._lost = False
+        self._closed = False
 
     def open(self, host: str, port: int) -> None:
         """Bind (UDP) or connect to ``host:port`` (TCP, a numeric address)."""
@@ -149,14 +167,14 @@ class _Channel(QObject):
             udp = QUdpSocket(self)
             if not udp.bind(bind, 0):
                 reason = f"cannot bind UDP on {self.bind_address}: {udp.errorString()}"
-                QTimer.singleShot(0, lambda: self._on_lost(reason))
+                QTimer.singleShot(0, self, lambda: self._on_lost(reason))
                 return
             udp.readyRead.connect(self._read_udp)
             self._udp = udp
             self.local_host = _concrete_local(self.bind_address, host, port)
             self.local_port = int(udp.localPort())
             self._open = True
-            QTimer.singleShot(0, self.ready.emit)
+            QTimer.singleShot(0, self, self._emit_ready)
             return
         tcp = QTcpSocket(self)
         self._tcp = tcp
@@ -165,12 +183,18 @@ class _Channel(QObject):
         tcp.disconnected.connect(lambda: self._on_lost("the connection closed"))
         tcp.errorOccurred.connect(lambda _err: self._on_lost(tcp.errorString()))
         if not tcp.bind(bind, 0):
-            QTimer.singleShot(0, lambda: self._on_lost(f"cannot bind TCP on {self.bind_address}"))
+            reason = f"cannot bind TCP on {self.bind_address}"
+            QTimer.singleShot(0, self, lambda: self._on_lost(reason))
             return
         tcp.connectToHost(QHostAddress(host), port)
 
     def close(self) -> None:
+        """Close the socket and delete the channel (later): it emits nothing more."""
+        if self._closed:
+            return
+        self._closed = True
         self._open = False
+        self.blockSignals(True)
         for sock in (self._udp, self._tcp):
             if sock is not None:
                 sock.blockSignals(True)
@@ -180,6 +204,7 @@ class _Channel(QObject):
                 sock.deleteLater()
         self._udp = None
         self._tcp = None
+        self.deleteLater()
 
     def send(self, data: bytes, host: str, port: int) -> bool:
         if not self._open:
@@ -190,6 +215,7 @@ class _Channel(QObject):
             return int(self._tcp.write(data)) == len(data)
         return False
 
+    @_slot
     def _on_connected(self) -> None:
         assert self._tcp is not None
         self.local_host = self._tcp.localAddress().toString()
@@ -197,13 +223,18 @@ class _Channel(QObject):
         self._open = True
         self.ready.emit()
 
+    def _emit_ready(self) -> None:
+        if not self._closed:
+            self.ready.emit()
+
     def _on_lost(self, reason: str) -> None:
-        if self._lost:
+        if self._lost or self._closed:
             return
         self._lost = True
         self._open = False
         self.lost.emit(reason)
 
+    @_slot
     def _read_udp(self) -> None:
         udp = self._udp
         # A message handled here may close the channel: stop reading then.
@@ -215,6 +246,7 @@ class _Channel(QObject):
             source = (datagram.senderAddress().toString(), int(datagram.senderPort()))
             self._deliver(data, source)
 
+    @_slot
     def _read_tcp(self) -> None:
         tcp = self._tcp
         if tcp is None:
@@ -234,6 +266,7 @@ class _Channel(QObject):
     def _deliver(self, data: bytes, source: tuple[str, int]) -> None:
         incoming_queue().put(lambda: self._handle(data, source))
 
+    @_slot
     def _handle(self, data: bytes, source: tuple[str, int]) -> None:
         if not self._open:
             return  # closed while the message waited
@@ -455,9 +488,7 @@ class ListSubscription(QObject):
         if self._established and self._channel is not None and self._hop is not None:
             self._send_subscribe(0)
         self._tx = None
-        if self._channel is not None:
-            self._channel.close()
-            self._channel = None
+        self._close_channel()
 
     def refresh_now(self) -> None:
         """Refresh at once (the account registered again: the server may have
@@ -479,14 +510,26 @@ class ListSubscription(QObject):
 
     def _open_channel(self) -> None:
         assert self._hop is not None
-        if self._channel is not None:
-            self._channel.close()
+        self._close_channel()
         channel = _Channel(self.account.transport, self.account.bind_address, self)
-        channel.ready.connect(lambda: self._guarded(self._subscribe))
-        channel.received.connect(self._on_message)
-        channel.lost.connect(lambda reason: self._guarded(lambda: self._on_channel_lost(reason)))
+        channel.ready.connect(lambda: self._from(channel, self._subscribe))
+        channel.received.connect(
+            lambda msg, source: self._from(channel, lambda: self._on_message(msg, source)))
+        channel.lost.connect(lambda reason: self._from(channel,
+                                                       lambda: self._on_channel_lost(reason)))
         self._channel = channel
         channel.open(*self._hop)
+
+    def _from(self, channel: _Channel, slot: Callable[[], None]) -> None:
+        """Run ``slot`` for a signal of ``channel`` unless that channel was
+        closed since (a queued signal of an old one is not this dialog's)."""
+        if channel is self._channel:
+            self._guarded(slot)
+
+    def _close_channel(self) -> None:
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
 
     def _on_channel_lost(self, reason: str) -> None:
         if self._stopped or self._done:
@@ -500,9 +543,7 @@ class ListSubscription(QObject):
         if not self.active:
             self._fail(f"no connection to the server ({reason})", transient=True)
             return
-        if self._channel is not None:
-            self._channel.close()
-            self._channel = None  # _subscribe opens a new one
+        self._close_channel()  # _subscribe opens a new one
         self._reset_dialog()
         self._retry_timer.start(int(self._backoff.next_delay() * 1000))
 
@@ -521,9 +562,7 @@ class ListSubscription(QObject):
                       self._notify_timer, self._retry_timer):
             timer.stop()
         self._tx = None
-        if self._channel is not None:
-            self._channel.close()
-            self._channel = None
+        self._close_channel()
         self.failed.emit(reason)
 
     # -- requests -----------------------------------------------------------------

@@ -12,11 +12,12 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QCoreApplication, QEvent, QTimer
 from pytestqt.qtbot import QtBot
 
 from softphone.core.agent_state import AgentState
 from softphone.core.errors import InvalidUriError
+from softphone.core.registration import Backoff
 from softphone.core.rlmi import ListNotification
 from softphone.sip import rls as rls_module
 from softphone.sip.rls import ListAccount, ListSubscription
@@ -96,6 +97,13 @@ class FakeServer:
         qtbot.wait(ms)
         self._poll()
         assert not self.inbox, self.inbox
+
+    def drop(self) -> None:
+        """Close the TCP connection (the next one is accepted)."""
+        assert self.conn is not None
+        self.conn.close()
+        self.conn = None
+        self.framer = StreamFramer()
 
     def send(self, data: bytes, addr: Any) -> None:
         if self.transport == "tcp":
@@ -649,3 +657,47 @@ def test_an_error_in_a_timer_slot_fails_the_list_rather_than_stalling_it(
     sub._refresh_timer.start(0)  # the refresh, as when it is due
     qtbot.waitUntil(lambda: rec.failures != [])
     assert sub.transient_failure and "a bug" in caplog.text
+
+
+def channels(sub: ListSubscription) -> list[Any]:
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    return list(sub.findChildren(rls_module._Channel))
+
+
+def test_a_lost_tcp_connection_leaves_no_channel_behind(qtbot: QtBot,
+                                                        monkeypatch: pytest.MonkeyPatch):
+    # close() deleted the sockets, not the channel: each reconnect kept one
+    # (its signals connected, its framer's buffer held).
+    srv = FakeServer("tcp")
+    try:
+        sub = ListSubscription(account(srv), LIST)
+        monkeypatch.setattr(sub, "_backoff", Backoff(initial=0.05, maximum=0.05))
+        rec = Recorder(sub)
+        sub.start()
+        for rounds in (1, 2, 3):
+            req, _ = srv.expect(qtbot, "SUBSCRIBE")
+            srv.reply(req, None, 200, "OK", [("Expires", "600")])
+            ctype, body = rlmi(1, True, {"1002": "Available"})
+            srv.notify(req, 1, body=body, content_type=ctype)
+            srv.expect(qtbot, "200")
+            qtbot.waitUntil(lambda: len(rec.notifications) == rounds)  # noqa: B023
+            assert len(channels(sub)) == 1
+            srv.drop()
+        srv.expect(qtbot, "SUBSCRIBE")  # the fourth connection
+        assert len(channels(sub)) == 1 and rec.failures == []
+        sub.stop()
+        assert channels(sub) == []
+    finally:
+        srv.close()
+
+
+def test_a_queued_ready_of_a_closed_channel_is_ignored(qtbot: QtBot, server: FakeServer):
+    # A UDP channel says "ready" from a zero timer: one closed meanwhile made
+    # the subscription send on its successor (a second initial SUBSCRIBE).
+    sub = ListSubscription(account(server), LIST)
+    sub.start()
+    sub._open_channel()  # reopened before the first one's ready was delivered
+    server.expect(qtbot, "SUBSCRIBE")
+    server.quiet(qtbot)
+    assert len(channels(sub)) == 1
+    sub.stop()
