@@ -84,6 +84,9 @@ MAX_EXPIRES_S = 86400  # the most a 423's Min-Expires makes us ask for
 T1_S = 0.5
 T2_S = 4.0
 TRANSACTION_TIMEOUT_S = 8.0
+# A TCP connection not made in this is lost (a blackholed SYN is retried by the
+# kernel for ~127 s, the list "starting" and its members unwatched meanwhile).
+CONNECT_TIMEOUT_S = 5.0
 # At most this many SUBSCRIBEs answer one's challenges and 423s.
 MAX_CHAIN = 4
 # After the 2xx, the first NOTIFY must come within this (RFC 6665 says at once).
@@ -159,6 +162,9 @@ class _Channel(QObject):
         self._open = False
         self._lost = False
         self._closed = False
+        self._connect_timer = QTimer(self)
+        self._connect_timer.setSingleShot(True)
+        self._connect_timer.timeout.connect(self._on_connect_timeout)
 
     def open(self, host: str, port: int) -> None:
         """Bind (UDP) or connect to ``host:port`` (TCP, a numeric address)."""
@@ -178,6 +184,7 @@ class _Channel(QObject):
             return
         tcp = QTcpSocket(self)
         self._tcp = tcp
+        self._connect_timer.start(int(CONNECT_TIMEOUT_S * 1000))
         tcp.connected.connect(self._on_connected)
         tcp.readyRead.connect(self._read_tcp)
         tcp.disconnected.connect(lambda: self._on_lost("the connection closed"))
@@ -194,6 +201,7 @@ class _Channel(QObject):
             return
         self._closed = True
         self._open = False
+        self._connect_timer.stop()
         self.blockSignals(True)
         for sock in (self._udp, self._tcp):
             if sock is not None:
@@ -216,8 +224,16 @@ class _Channel(QObject):
         return False
 
     @_slot
+    def _on_connect_timeout(self) -> None:
+        if self._tcp is not None and not self._open:
+            self._tcp.blockSignals(True)
+            self._tcp.abort()
+            self._on_lost(f"no connection after {CONNECT_TIMEOUT_S:g} s")
+
+    @_slot
     def _on_connected(self) -> None:
         assert self._tcp is not None
+        self._connect_timer.stop()
         self.local_host = self._tcp.localAddress().toString()
         self.local_port = int(self._tcp.localPort())
         self._open = True
@@ -230,6 +246,7 @@ class _Channel(QObject):
     def _on_lost(self, reason: str) -> None:
         if self._lost or self._closed:
             return
+        self._connect_timer.stop()
         self._lost = True
         self._open = False
         self.lost.emit(reason)

@@ -701,3 +701,34 @@ def test_a_queued_ready_of_a_closed_channel_is_ignored(qtbot: QtBot, server: Fak
     server.quiet(qtbot)
     assert len(channels(sub)) == 1
     sub.stop()
+
+
+def test_a_tcp_connect_that_gets_no_answer_times_out(qtbot: QtBot,
+                                                     monkeypatch: pytest.MonkeyPatch):
+    # A blackholed SYN kept the list "starting" (its members unwatched) for the
+    # kernel's ~127 s of SYN retries. A listener whose accept queue is full
+    # drops SYNs like that.
+    monkeypatch.setattr(rls_module, "CONNECT_TIMEOUT_S", 0.3)
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    fillers: list[socket.socket] = []
+    try:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        for _ in range(3):
+            filler = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", port))
+            fillers.append(filler)
+        qtbot.wait(100)
+        acc = ListAccount(aor="sip:1001@127.0.0.1", username="1001", password="pw", realm="*",
+                          transport="tcp", proxy=f"sip:127.0.0.1:{port};lr", registrar="",
+                          bind_address="127.0.0.1")
+        sub = ListSubscription(acc, LIST)
+        rec = Recorder(sub)
+        sub.start()
+        qtbot.waitUntil(lambda: rec.failures != [], timeout=3000)
+        assert "no connection" in rec.failures[0] and sub.transient_failure
+    finally:
+        for s in (*fillers, listener):
+            s.close()
