@@ -119,16 +119,19 @@ def split_multipart(body: bytes, boundary: str) -> list[BodyPart]:
     delimiter = re.compile(rb"(?:^|\r?\n)--" + re.escape(boundary.encode())
                            + rb"(--)?[ \t]*(?:\r?\n|$)")
     parts: list[BodyPart] = []
-    matches = list(delimiter.finditer(body))
-    if not matches:
+    # Delimiters are found one at a time (a body of nothing but delimiters
+    # must not make a match object for each) and counted before a part is read.
+    matches = delimiter.finditer(body)
+    here = next(matches, None)
+    if here is None:
         raise RlmiError("multipart body without its boundary")
-    for here, following in zip(matches, [*matches[1:], None], strict=True):
-        if here[1]:  # the closing delimiter: the rest is the epilogue
-            break
+    while here is not None and not here[1]:  # the closing delimiter: the rest is epilogue
+        if len(parts) >= MAX_PARTS:
+            raise RlmiError(f"more than {MAX_PARTS} body parts")
+        following = next(matches, None)
         end = following.start() if following is not None else len(body)
         parts.append(_parse_part(body[here.end():end]))
-        if len(parts) > MAX_PARTS:
-            raise RlmiError(f"more than {MAX_PARTS} body parts")
+        here = following
     if not parts:
         raise RlmiError("multipart body without parts")
     return parts
