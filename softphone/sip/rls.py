@@ -404,7 +404,8 @@ class ListSubscription(QObject):
 
     Attributes:
         list_uri: the list's URI.
-        active: an RLMI NOTIFY has arrived (the server expands the list).
+        active: the server expands the list: an RLMI NOTIFY has arrived (or a
+            pending one with ``Require: eventlist``).
         transient_failure: after :attr:`failed`: the server did not answer
             (or could not then); trying again later may work, unlike a refusal.
     """
@@ -804,6 +805,10 @@ class ListSubscription(QObject):
     def _restart(self, delay: float) -> None:
         """Start a new subscription dialog after ``delay`` seconds."""
         self._refresh_timer.stop()
+        # A refresh in flight belongs to the old dialog: its 2xx must not make the new one.
+        self._tx = None
+        self._tx_timer.stop()
+        self._tx_deadline.stop()
         if self._established:
             self._send_subscribe(0)
         self._reset_dialog()
@@ -871,10 +876,12 @@ class ListSubscription(QObject):
             log.info("rls: %s: NOTIFY with %s instead of RLMI", self.list_uri,
                      content_type or "no Content-Type")
         if notification is not None:
-            self._apply(notification)
+            if self._apply(notification):
+                return  # a new subscription replaces this one
         elif not self.active:
-            if state == "pending" and "eventlist" in msg.get("Require").lower():
-                pass  # a list awaiting authorisation: RLMI may follow (first-NOTIFY timer)
+            if state == "pending" and _requires_eventlist(msg):
+                # A list awaiting authorisation: the server expands it (RLMI follows).
+                self._offered("pending authorisation")
             elif state != "terminated":
                 self._fail("the server did not expand the list (no RLMI in its NOTIFY)")
                 return
@@ -888,29 +895,34 @@ class ListSubscription(QObject):
                 if not self._refresh_timer.isActive() or remaining > refresh_delay(expires):
                     self._schedule_refresh(expires)
 
-    def _apply(self, notification: ListNotification) -> None:
+    def _apply(self, notification: ListNotification) -> bool:
+        """Take an RLMI notification; True when it started a new subscription."""
         for problem in notification.problems:
             log.info("rls: %s: %s", self.list_uri, problem)
         if not notification.full_state and notification.version <= self._last_version:
             log.info("rls: %s: ignoring old RLMI version %d (have %d)", self.list_uri,
                      notification.version, self._last_version)
-            return
+            return False
         gap = (not notification.full_state and self._last_version >= 0
                and notification.version != self._last_version + 1)
         if not notification.full_state and self._last_version < 0:
             gap = True  # partial state before any full state
         self._last_version = notification.version
         if not self.active:
-            self.active = True
-            self._notify_timer.stop()
-            log.info("rls: %s: the server expands the list (%d resources)", self.list_uri,
-                     len(notification.states))
+            self._offered(f"{len(notification.states)} resources")
         self._backoff.reset()
         self.notified.emit(notification)
         if gap:
             log.info("rls: %s: RLMI version gap (got %d): subscribing again for full state",
                      self.list_uri, notification.version)
             self._restart(0)
+        return gap
+
+    def _offered(self, what: str) -> None:
+        """The server expands the list: from now on failures are retried."""
+        self.active = True
+        self._notify_timer.stop()
+        log.info("rls: %s: the server expands the list (%s)", self.list_uri, what)
 
     def _on_terminated(self, params: dict[str, str]) -> None:
         reason = params.get("reason", "").lower()
@@ -968,6 +980,12 @@ def _dialog_of_2xx(msg: SipMessage) -> tuple[str, str, list[NameAddr]]:
     return (parse_name_addr(msg.get("To")).tag,
             parse_name_addr(contact[0]).uri if contact else "",
             [parse_name_addr(v) for v in reversed(msg.get_all("Record-Route"))])
+
+
+def _requires_eventlist(msg: SipMessage) -> bool:
+    """Whether a NOTIFY has ``Require: eventlist`` (an RLS's, RFC 4662 5.3)."""
+    return any(option.strip().lower() == "eventlist"
+               for value in msg.values("Require") for option in value.split(","))
 
 
 def _is_loose(uri: str) -> bool:

@@ -732,3 +732,25 @@ def test_a_tcp_connect_that_gets_no_answer_times_out(qtbot: QtBot,
     finally:
         for s in (*fillers, listener):
             s.close()
+
+
+def test_a_pending_notify_requiring_eventlist_shows_the_list_is_offered(
+        qtbot: QtBot, server: FakeServer, monkeypatch: pytest.MonkeyPatch):
+    # A list awaiting authorisation: no RLMI yet, but Require: eventlist says
+    # the server expands it; the first-NOTIFY timer must not give up on it.
+    monkeypatch.setattr(rls_module, "FIRST_NOTIFY_TIMEOUT_S", 0.3)
+    sub = ListSubscription(account(server), LIST)
+    rec = Recorder(sub)
+    sub.start()
+    req, addr = server.expect(qtbot, "SUBSCRIBE")
+    server.reply(req, addr, 200, "OK", [("Contact", f"<sip:rls@127.0.0.1:{server.port}>"),
+                                        ("Expires", "600")])
+    server.notify(req, 1, state="pending;expires=600")
+    server.expect(qtbot, "200")
+    server.quiet(qtbot, 600)
+    assert rec.failures == [] and sub.active
+    ctype, body = rlmi(1, True, {"1002": "Available"})  # authorised
+    server.notify(req, 2, body=body, content_type=ctype)
+    server.expect(qtbot, "200")
+    qtbot.waitUntil(lambda: len(rec.notifications) == 1)
+    sub.stop()
