@@ -22,35 +22,35 @@ registrar) and answering digest challenges with the account's credentials:
   as does a failed refresh; unsubscribed (``Expires: 0``) by :meth:`stop`.
 
 Until the first RLMI NOTIFY arrives the list is only *offered*: an error
-response (404, 489, 415...), no answer, or a NOTIFY without RLMI (a server
-that treats the list URI as an ordinary presentity) makes it fail for good
-(:attr:`ListSubscription.failed`), and the presence service watches those
-agents one by one instead.
+response (404, 489, 415...), no answer, no TCP connection, or a NOTIFY
+without RLMI (a server that treats the list URI as an ordinary presentity)
+makes it fail (:attr:`ListSubscription.failed`), and the presence service
+watches those agents one by one instead; so do refused credentials at any
+time (pjsua's buddies authenticate on their own).
 
-Incoming messages of every subscription are read one per pass of the event
-loop, in order (:class:`OnePerPass`), so that NOTIFYs arriving together do not
-hold the Qt thread for all of them at once.
+This module is the policy (start and stop, refresh, backoff, what a failure
+means, RLMI versions); :mod:`softphone.sip.rls_dialog` holds the dialog's
+state and builds its messages, :mod:`softphone.sip.rls_transport` the sockets
+(incoming messages of every subscription are read one per pass of the event
+loop, so that NOTIFYs arriving together do not hold the Qt thread), and
+:mod:`softphone.sip.rls_message` parses. Every timer and socket slot is
+guarded: an exception is logged (and fails the list) instead of reaching Qt.
 
 Only UDP and TCP: a TLS account keeps per-agent subscriptions.
 """
 
 from __future__ import annotations
 
-import functools
-import ipaddress
 import logging
 import secrets
-import socket
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol, TypeVar
+from typing import Protocol
 
-from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
-from PySide6.QtNetwork import QHostAddress, QHostInfo, QTcpSocket, QUdpSocket
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtNetwork import QHostInfo
 
 from softphone.core.errors import InvalidUriError
-from softphone.core.redact import redact
 from softphone.core.registration import Backoff
 from softphone.core.rlmi import (
     ListNotification,
@@ -60,39 +60,36 @@ from softphone.core.rlmi import (
     parse_list_notify,
 )
 from softphone.core.sip_uri import parse_sip_uri
+from softphone.sip.rls_dialog import Dialog, LocalAddress, NotifyKind
 from softphone.sip.rls_message import (
     Challenge,
-    NameAddr,
     SipMessage,
     SipParseError,
-    StreamFramer,
     digest_authorization,
     new_branch,
-    new_tag,
     parse_challenge,
-    parse_message,
-    parse_name_addr,
     parse_subscription_state,
     via_params,
 )
+from softphone.sip.rls_transport import (
+    Channel,
+    host_for_uri,
+    is_ip,
+    response_destination,
+    trace,
+)
 
 log = logging.getLogger("softphone.sip.rls")
-_F = TypeVar("_F", bound=Callable[..., Any])
 
 EXPIRES_S = 600
 MAX_EXPIRES_S = 86400  # the most a 423's Min-Expires makes us ask for
 T1_S = 0.5
 T2_S = 4.0
 TRANSACTION_TIMEOUT_S = 8.0
-# A TCP connection not made in this is lost (a blackholed SYN is retried by the
-# kernel for ~127 s, the list "starting" and its members unwatched meanwhile).
-CONNECT_TIMEOUT_S = 5.0
 # At most this many SUBSCRIBEs answer one's challenges and 423s.
 MAX_CHAIN = 4
 # After the 2xx, the first NOTIFY must come within this (RFC 6665 says at once).
 FIRST_NOTIFY_TIMEOUT_S = 5.0
-MAX_DATAGRAM = 65535
-USER_AGENT = "softphone-rls/1"
 # Final responses that mean "this server does not offer that list".
 _NOT_OFFERED = {400, 403, 404, 405, 415, 416, 420, 421, 433, 488, 489, 493, 501, 604}
 _GONE_REASONS = {"rejected", "noresource", "invariant"}
@@ -119,236 +116,6 @@ class ListAccount:
     proxy: str
     registrar: str
     bind_address: str
-
-
-def _slot(func: _F) -> _F:
-    """A socket slot of :class:`_Channel`: an exception (a bug) is logged,
-    never raised into Qt."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any) -> Any:
-        try:
-            return func(*args)
-        except Exception:
-            log.exception("rls: error in %s", func.__qualname__)
-            return None
-
-    return wrapper  # type: ignore[return-value]
-
-
-class _Channel(QObject):
-    """A UDP socket or TCP connection carrying one subscription's messages.
-
-    Signals:
-        ready(): the socket can send (bound, or connected).
-        received(object, object): a parsed :class:`SipMessage` and the
-            (host, port) it came from.
-        lost(str): the TCP connection closed or could not be made.
-    """
-
-    ready = Signal()
-    received = Signal(object, object)
-    lost = Signal(str)
-
-    def __init__(self, transport: str, bind_address: str, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.transport = transport
-        self.bind_address = bind_address
-        self.local_host = ""
-        self.local_port = 0
-        self._udp: QUdpSocket | None = None
-        self._tcp: QTcpSocket | None = None
-        self._framer = StreamFramer()
-        self._open = False
-        self._lost = False
-        self._closed = False
-        self._connect_timer = QTimer(self)
-        self._connect_timer.setSingleShot(True)
-        self._connect_timer.timeout.connect(self._on_connect_timeout)
-
-    def open(self, host: str, port: int) -> None:
-        """Bind (UDP) or connect to ``host:port`` (TCP, a numeric address)."""
-        bind = QHostAddress(self.bind_address)
-        if self.transport == "udp":
-            udp = QUdpSocket(self)
-            if not udp.bind(bind, 0):
-                reason = f"cannot bind UDP on {self.bind_address}: {udp.errorString()}"
-                QTimer.singleShot(0, self, lambda: self._on_lost(reason))
-                return
-            udp.readyRead.connect(self._read_udp)
-            self._udp = udp
-            self.local_host = _concrete_local(self.bind_address, host, port)
-            self.local_port = int(udp.localPort())
-            self._open = True
-            QTimer.singleShot(0, self, self._emit_ready)
-            return
-        tcp = QTcpSocket(self)
-        self._tcp = tcp
-        self._connect_timer.start(int(CONNECT_TIMEOUT_S * 1000))
-        tcp.connected.connect(self._on_connected)
-        tcp.readyRead.connect(self._read_tcp)
-        tcp.disconnected.connect(lambda: self._on_lost("the connection closed"))
-        tcp.errorOccurred.connect(lambda _err: self._on_lost(tcp.errorString()))
-        if not tcp.bind(bind, 0):
-            reason = f"cannot bind TCP on {self.bind_address}"
-            QTimer.singleShot(0, self, lambda: self._on_lost(reason))
-            return
-        tcp.connectToHost(QHostAddress(host), port)
-
-    def close(self) -> None:
-        """Close the socket and delete the channel (later): it emits nothing more."""
-        if self._closed:
-            return
-        self._closed = True
-        self._open = False
-        self._connect_timer.stop()
-        self.blockSignals(True)
-        for sock in (self._udp, self._tcp):
-            if sock is not None:
-                sock.blockSignals(True)
-                if isinstance(sock, QTcpSocket):
-                    sock.flush()
-                sock.close()
-                sock.deleteLater()
-        self._udp = None
-        self._tcp = None
-        self.deleteLater()
-
-    def send(self, data: bytes, host: str, port: int) -> bool:
-        if not self._open:
-            return False
-        if self._udp is not None:
-            return int(self._udp.writeDatagram(data, QHostAddress(host), port)) == len(data)
-        if self._tcp is not None:
-            return int(self._tcp.write(data)) == len(data)
-        return False
-
-    @_slot
-    def _on_connect_timeout(self) -> None:
-        if self._tcp is not None and not self._open:
-            self._tcp.blockSignals(True)
-            self._tcp.abort()
-            self._on_lost(f"no connection after {CONNECT_TIMEOUT_S:g} s")
-
-    @_slot
-    def _on_connected(self) -> None:
-        assert self._tcp is not None
-        self._connect_timer.stop()
-        self.local_host = self._tcp.localAddress().toString()
-        self.local_port = int(self._tcp.localPort())
-        self._open = True
-        self.ready.emit()
-
-    def _emit_ready(self) -> None:
-        if not self._closed:
-            self.ready.emit()
-
-    def _on_lost(self, reason: str) -> None:
-        if self._lost or self._closed:
-            return
-        self._connect_timer.stop()
-        self._lost = True
-        self._open = False
-        self.lost.emit(reason)
-
-    @_slot
-    def _read_udp(self) -> None:
-        udp = self._udp
-        # A message handled here may close the channel: stop reading then.
-        while udp is not None and self._udp is udp and udp.hasPendingDatagrams():
-            datagram = udp.receiveDatagram(MAX_DATAGRAM)
-            data = bytes(datagram.data().data())
-            if not data.strip(b"\r\n\x00 "):
-                continue  # keepalive
-            source = (datagram.senderAddress().toString(), int(datagram.senderPort()))
-            self._deliver(data, source)
-
-    @_slot
-    def _read_tcp(self) -> None:
-        tcp = self._tcp
-        if tcp is None:
-            return
-        data = bytes(tcp.readAll().data())
-        try:
-            messages = self._framer.feed(data)
-        except SipParseError as exc:
-            log.warning("rls: closing the connection: %s", exc)
-            tcp.abort()
-            self._on_lost(str(exc))
-            return
-        source = (tcp.peerAddress().toString(), int(tcp.peerPort()))
-        for raw in messages:
-            self._deliver(raw, source)
-
-    def _deliver(self, data: bytes, source: tuple[str, int]) -> None:
-        incoming_queue().put(lambda: self._handle(data, source))
-
-    @_slot
-    def _handle(self, data: bytes, source: tuple[str, int]) -> None:
-        if not self._open:
-            return  # closed while the message waited
-        try:
-            msg = parse_message(data)
-        except ValueError as exc:  # SipParseError, or a bug: never out of this slot
-            log.info("rls: ignoring an unreadable message from %s:%s: %s", *source, exc)
-            return
-        if log.isEnabledFor(logging.DEBUG):  # the trace costs, even unlogged
-            log.debug("rls: received from %s:%s:\n%s", *source, _trace(data))
-        self.received.emit(msg, source)
-
-
-class OnePerPass(QObject):
-    """Runs queued calls in order, one per pass of the Qt event loop.
-
-    Every list subscription's incoming messages are read through one such
-    queue (:func:`incoming_queue`): a list server sends the NOTIFYs of all a
-    phone's lists from one timer tick (and a big full state as several at
-    once), and reading them in one go held the Qt thread for all of them
-    (~0.3 ms per agent whose state changed, a hundred agents a tick in a
-    large contact centre). One message per pass lets the window, the API and
-    PJSIP's pump run in between.
-    """
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._calls: deque[Callable[[], None]] = deque()
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(0)
-        self._timer.timeout.connect(self._run_one)
-
-    def put(self, call: Callable[[], None]) -> None:
-        self._calls.append(call)
-        if not self._timer.isActive():
-            self._timer.start()
-
-    def pending(self) -> int:
-        return len(self._calls)
-
-    def _run_one(self) -> None:
-        if not self._calls:
-            return
-        call = self._calls.popleft()
-        if self._calls:
-            self._timer.start()  # the next one in the next pass
-        call()
-
-
-_incoming: OnePerPass | None = None
-
-
-def incoming_queue() -> OnePerPass:
-    """The queue every subscription's incoming messages are read through
-    (made on first use, a child of the application)."""
-    global _incoming
-    if _incoming is not None:
-        try:
-            _incoming.objectName()
-            return _incoming
-        except RuntimeError:  # its application is gone (tests make new ones)
-            pass
-    _incoming = OnePerPass(QCoreApplication.instance())
-    return _incoming
 
 
 class Credentials(Protocol):
@@ -378,7 +145,6 @@ class _Chain:
 class _Transaction:
     """An outgoing SUBSCRIBE waiting for its final response."""
 
-    request: SipMessage
     data: bytes
     branch: str
     expires: int
@@ -423,7 +189,7 @@ class ListSubscription(QObject):
         self.active = False
         self.transient_failure = False
         self._hop: tuple[str, int] | None = None
-        self._channel: _Channel | None = None
+        self._channel: Channel | None = None
         self._tx: _Transaction | None = None
         self._stopped = False
         self._done = False
@@ -433,8 +199,7 @@ class ListSubscription(QObject):
         self._nonce_uses: dict[str, int] = {}  # nonce -> nc last sent with it
         self._min_expires = 0  # a 423's Min-Expires: asked for from then on
         self._last_version = -1
-        self._last_notify: tuple[int, bytes, tuple[str, int]] | None = None
-        self._reset_dialog()
+        self._dialog = Dialog()
         self._tx_timer = self._timer(self._on_retransmit)
         self._tx_deadline = self._timer(self._on_tx_timeout)
         self._refresh_timer = self._timer(self._refresh)
@@ -448,8 +213,9 @@ class ListSubscription(QObject):
         return timer
 
     def _guarded(self, slot: Callable[[], None]) -> None:
-        """Run a timer's or a channel's slot: an exception (a bug) fails the list, which
-        falls back to per-agent subscriptions, rather than leaving it stuck."""
+        """Run a timer's or a channel's slot: an exception (a bug) fails the
+        list, which falls back to per-agent subscriptions, rather than leaving
+        it stuck."""
         try:
             slot()
         except Exception as exc:
@@ -457,15 +223,8 @@ class ListSubscription(QObject):
             self._fail(f"internal error: {exc}", transient=True)
 
     def _reset_dialog(self) -> None:
-        self._call_id = secrets.token_hex(12)
-        self._local_tag = new_tag()
-        self._remote_tag = ""
-        self._remote_target = ""
-        self._route_set: list[NameAddr] = []  # parsed when received
-        self._cseq = 0
-        self._remote_cseq = -1
-        self._established = False
-        self._last_notify = None
+        """A new dialog for the next SUBSCRIBE (its versions start again)."""
+        self._dialog = Dialog()
         self._last_version = -1
 
     # -- life cycle ---------------------------------------------------------------
@@ -483,7 +242,7 @@ class ListSubscription(QObject):
             return
         host = hop_uri.host.strip("[]")
         port = hop_uri.port or 5060
-        if _is_ip(host):
+        if is_ip(host):
             self._resolved(host, port)
             return
         def on_lookup(info: QHostInfo) -> None:
@@ -503,7 +262,7 @@ class ListSubscription(QObject):
         for timer in (self._tx_timer, self._tx_deadline, self._refresh_timer,
                       self._notify_timer, self._retry_timer):
             timer.stop()
-        if self._established and self._channel is not None and self._hop is not None:
+        if self._dialog.established and self._channel is not None and self._hop is not None:
             self._send_subscribe(0)
         self._tx = None
         self._close_channel()
@@ -513,7 +272,7 @@ class ListSubscription(QObject):
         restarted and forgotten the subscription, which the refresh finds out)."""
         if self._stopped or self._done or self._tx is not None:
             return
-        if self._established:
+        if self._dialog.established:
             self._refresh_timer.stop()
             self._subscribe()
         elif self._retry_timer.isActive():
@@ -529,7 +288,7 @@ class ListSubscription(QObject):
     def _open_channel(self) -> None:
         assert self._hop is not None
         self._close_channel()
-        channel = _Channel(self.account.transport, self.account.bind_address, self)
+        channel = Channel(self.account.transport, self.account.bind_address, self)
         channel.ready.connect(lambda: self._from(channel, self._subscribe))
         channel.received.connect(
             lambda msg, source: self._from(channel, lambda: self._on_message(msg, source)))
@@ -538,7 +297,7 @@ class ListSubscription(QObject):
         self._channel = channel
         channel.open(*self._hop)
 
-    def _from(self, channel: _Channel, slot: Callable[[], None]) -> None:
+    def _from(self, channel: Channel, slot: Callable[[], None]) -> None:
         """Run ``slot`` for a signal of ``channel`` unless that channel was
         closed since (a queued signal of an old one is not this dialog's)."""
         if channel is self._channel:
@@ -553,11 +312,9 @@ class ListSubscription(QObject):
         if self._stopped or self._done:
             return
         log.info("rls: %s: connection lost (%s)", self.list_uri, reason)
-        self._tx_timer.stop()
-        self._tx_deadline.stop()
-        self._tx = None
+        self._end_transaction()
         self._refresh_timer.stop()
-        self._established = False
+        self._dialog.established = False
         if not self.active:
             self._fail(f"no connection to the server ({reason})", transient=True)
             return
@@ -571,7 +328,7 @@ class ListSubscription(QObject):
         self._done = True
         self.transient_failure = transient
         log.info("rls: %s not usable: %s", self.list_uri, reason)
-        if self._established:
+        if self._dialog.established:
             try:
                 self._send_subscribe(0)
             except Exception:  # it must not keep the list from failing
@@ -609,58 +366,38 @@ class ListSubscription(QObject):
         channel = self._channel
         if channel is None or self._hop is None:
             return
-        self._cseq += 1
         branch = new_branch()
-        in_dialog = self._established and bool(self._remote_tag)
-        ruri = self._remote_target if in_dialog and self._remote_target else self.list_uri
-        route_set = self._route_set if in_dialog else []
-        routes = [r.text for r in route_set]
-        if route_set and not _is_loose(route_set[0].uri):
-            # A strict router (RFC 3261 12.2.1.1): it becomes the Request-URI.
-            routes = [*routes[1:], f"<{ruri}>"]
-            ruri = route_set[0].uri
-        if not in_dialog and self.account.proxy:
-            routes = [f"<{self.account.proxy}>"] if ";lr" in self.account.proxy.lower() else []
-        transport = channel.transport.upper()
-        sent_by = f"{_host_for_uri(channel.local_host)}:{channel.local_port}"
-        contact_params = "" if channel.transport == "udp" else ";transport=tcp"
-        headers = [
-            ("Via", f"SIP/2.0/{transport} {sent_by};branch={branch};rport"),
-            ("Max-Forwards", "70"),
-            ("From", f"<{self.account.aor}>;tag={self._local_tag}"),
-            ("To", f"<{self.list_uri}>" + (f";tag={self._remote_tag}" if in_dialog else "")),
-            ("Call-ID", self._call_id),
-            ("CSeq", f"{self._cseq} SUBSCRIBE"),
-            ("Contact", f"<sip:{self._contact_user}@{sent_by}{contact_params}>"),
-        ]
-        headers += [("Route", r) for r in routes]
-        headers += [
-            ("Event", "presence"),
-            ("Supported", "eventlist"),
-            ("Accept", "application/pidf+xml, application/rlmi+xml, multipart/related"),
-            ("Expires", str(expires)),
-            ("User-Agent", USER_AGENT),
-        ]
-        credentials = self._credentials()
-        for header_name, challenge in self._challenges.items():
-            nc = self._nonce_uses[challenge.nonce] = self._nonce_uses.get(challenge.nonce, 0) + 1
-            headers.append((header_name, digest_authorization(
-                challenge, method="SUBSCRIBE", uri=ruri, username=self._username(credentials),
-                password=credentials.password, nc=nc)))
-        request = SipMessage(method="SUBSCRIBE", uri=ruri, headers=headers)
+        local = LocalAddress(channel.transport,
+                             f"{host_for_uri(channel.local_host)}:{channel.local_port}",
+                             self._contact_user)
+        request = self._dialog.subscribe(
+            list_uri=self.list_uri, aor=self.account.aor, proxy=self.account.proxy,
+            local=local, expires=expires, branch=branch, authorize=self._authorization)
         data = request.encode()
         host, port = self._hop
         if log.isEnabledFor(logging.DEBUG):
-            log.debug("rls: sending to %s:%s:\n%s", host, port, _trace(data))
+            log.debug("rls: sending to %s:%s:\n%s", host, port, trace(data))
         if not channel.send(data, host, port):
             log.info("rls: %s: could not send the SUBSCRIBE", self.list_uri)
         if expires == 0:
             return  # an unsubscribe is not waited for
-        self._tx = _Transaction(request, data, branch, expires, host, port, chain or _Chain(),
+        self._tx = _Transaction(data, branch, expires, host, port, chain or _Chain(),
                                 T1_S)
         if channel.transport == "udp":
             self._tx_timer.start(int(T1_S * 1000))
         self._tx_deadline.start(int(TRANSACTION_TIMEOUT_S * 1000))
+
+    def _authorization(self, request_uri: str) -> list[tuple[str, str]]:
+        """The authorization headers of a SUBSCRIBE to ``request_uri``: an
+        answer to each challenge we have, with the credentials of now."""
+        credentials = self._credentials()
+        headers = []
+        for header_name, challenge in self._challenges.items():
+            nc = self._nonce_uses[challenge.nonce] = self._nonce_uses.get(challenge.nonce, 0) + 1
+            headers.append((header_name, digest_authorization(
+                challenge, method="SUBSCRIBE", uri=request_uri,
+                username=self._username(credentials), password=credentials.password, nc=nc)))
+        return headers
 
     def _credentials(self) -> Credentials:
         """The account's credentials now (read at every authentication)."""
@@ -686,9 +423,14 @@ class ListSubscription(QObject):
     def _on_tx_timeout(self) -> None:
         if self._tx is None:
             return
+        self._end_transaction()
+        self._request_failed(408, "no answer")
+
+    def _end_transaction(self) -> None:
+        """The SUBSCRIBE in flight (if any) is done with: no more resending or waiting."""
         self._tx = None
         self._tx_timer.stop()
-        self._request_failed(408, "no answer")
+        self._tx_deadline.stop()
 
     # -- incoming messages -------------------------------------------------------
 
@@ -717,16 +459,15 @@ class ListSubscription(QObject):
         if msg.status < 200:
             tx.interval = T2_S
             return
-        # Read before the transaction ends: a 2xx whose dialog cannot be used
-        # (a bad To, Contact or Record-Route raises) is no answer at all.
-        dialog = _dialog_of_2xx(msg) if 200 <= msg.status < 300 else None
-        self._tx = None
-        self._tx_timer.stop()
-        self._tx_deadline.stop()
+        if 200 <= msg.status < 300:
+            # Before the transaction ends: a 2xx whose dialog cannot be used
+            # (a bad To, Contact or Record-Route raises) is no answer at all.
+            self._dialog.take_2xx(msg)
+        self._end_transaction()
         if msg.status in (401, 407):
             self._on_challenge(msg, tx)
-        elif dialog is not None:
-            self._on_success(msg, tx, dialog)
+        elif 200 <= msg.status < 300:
+            self._on_success(msg, tx)
         elif (msg.status == 423 and tx.chain.tries < MAX_CHAIN
               and (min_expires := parse_decimal(msg.get("Min-Expires"))) is not None):
             self._min_expires = min(min_expires, MAX_EXPIRES_S)
@@ -767,12 +508,7 @@ class ListSubscription(QObject):
         self._send_subscribe(tx.expires, replace(chain, tries=chain.tries + 1,
                                                  answered=chain.answered | {answer}))
 
-    def _on_success(self, msg: SipMessage, tx: _Transaction,
-                    dialog: tuple[str, str, list[NameAddr]]) -> None:
-        if not self._established:
-            self._remote_tag, remote_target, self._route_set = dialog
-            self._remote_target = remote_target or self._remote_target
-            self._established = bool(self._remote_tag)
+    def _on_success(self, msg: SipMessage, tx: _Transaction) -> None:
         expires = parse_decimal(msg.get("Expires", str(tx.expires)))
         # A notifier may shorten what we asked for, not lengthen it (RFC 6665 4.2.1.1).
         expires = tx.expires if expires is None else min(expires, tx.expires)
@@ -795,7 +531,7 @@ class ListSubscription(QObject):
                        transient=code not in _NOT_OFFERED and code not in (401, 407))
             return
         if code != 408:
-            self._established = False  # a refused refresh ended the subscription (RFC 6665)
+            self._dialog.established = False  # a refused refresh ended the subscription (RFC 6665)
         # 481: the server forgot the dialog (it restarted): a new one at once.
         delay = 0.0 if code == 481 and self._backoff.failures == 0 else self._backoff.next_delay()
         log.info("rls: %s: SUBSCRIBE failed (%s %s); subscribing again in %.1f s",
@@ -805,11 +541,8 @@ class ListSubscription(QObject):
     def _restart(self, delay: float) -> None:
         """Start a new subscription dialog after ``delay`` seconds."""
         self._refresh_timer.stop()
-        # A refresh in flight belongs to the old dialog: its 2xx must not make the new one.
-        self._tx = None
-        self._tx_timer.stop()
-        self._tx_deadline.stop()
-        if self._established:
+        self._end_transaction()  # one in flight is the old dialog's: not for the new one
+        if self._dialog.established:
             self._send_subscribe(0)
         self._reset_dialog()
         self._retry_timer.start(int(delay * 1000))
@@ -824,21 +557,15 @@ class ListSubscription(QObject):
         if msg.method != "NOTIFY":
             self._respond(msg, source, 405, "Method Not Allowed", [("Allow", "NOTIFY")])
             return
-        number, _ = msg.cseq()
-        from_tag = parse_name_addr(msg.get("From")).tag
-        to_tag = parse_name_addr(msg.get("To")).tag
-        if msg.get("Call-ID") != self._call_id or to_tag != self._local_tag or (
-                self._remote_tag and from_tag != self._remote_tag):
+        kind = self._dialog.classify_notify(msg)
+        if kind is NotifyKind.OTHER_DIALOG:
             self._respond(msg, source, 481, "Subscription Does Not Exist")
             return
-        if not self._remote_tag:
-            # The NOTIFY overtook the 2xx (RFC 6665 4.1.2.4): it makes the dialog.
-            self._remote_tag = from_tag
-        last = self._last_notify
-        if last is not None and number == last[0]:
-            self._send_raw(last[1], last[2])  # a retransmission
+        last = self._dialog.last_answer
+        if kind is NotifyKind.RETRANSMISSION and last is not None:
+            self._send_raw(last[1], last[2])
             return
-        if number <= self._remote_cseq:
+        if kind is NotifyKind.OLD:
             # An older NOTIFY retransmitted: handled already. A 200, not RFC 3261's
             # 500: a notifier may end the subscription on a NOTIFY's error answer.
             self._respond(msg, source, 200, "OK")
@@ -851,16 +578,8 @@ class ListSubscription(QObject):
         if not state_text:
             self._respond(msg, source, 400, "Missing Subscription-State")
             return
-        # Read first: a bad Contact or Record-Route raises before anything changed.
-        contact = msg.get_all("Contact")
-        remote_target = parse_name_addr(contact[0]).uri if contact else ""
-        route_set = [parse_name_addr(v) for v in msg.get_all("Record-Route")]
-        self._remote_cseq = number
-        self._remote_target = remote_target or self._remote_target
-        if not self._established and not self._route_set:
-            self._route_set = route_set  # the NOTIFY made the dialog: its order as is
-        self._established = True
-        self._respond(msg, source, 200, "OK", remember=number)
+        self._dialog.take_notify(msg)  # a bad Contact or Record-Route raises: no answer
+        self._respond(msg, source, 200, "OK", remember=True)
         state, params = parse_subscription_state(state_text)
         self._on_notify(msg, state, params)
 
@@ -926,11 +645,9 @@ class ListSubscription(QObject):
 
     def _on_terminated(self, params: dict[str, str]) -> None:
         reason = params.get("reason", "").lower()
-        self._established = False
+        self._dialog.established = False
         self._refresh_timer.stop()
-        self._tx = None
-        self._tx_timer.stop()
-        self._tx_deadline.stop()
+        self._end_transaction()
         if reason in _GONE_REASONS or not self.active:
             self._fail(f"the server ended the subscription ({reason or 'no reason'})")
             return
@@ -949,37 +666,21 @@ class ListSubscription(QObject):
     # -- responses we send -------------------------------------------------------
 
     def _respond(self, request: SipMessage, source: tuple[str, int], status: int, reason: str,
-                 extra: list[tuple[str, str]] | None = None, remember: int | None = None
-                 ) -> None:
-        headers = [("Via", v) for v in request.get_all("Via")]
-        to = request.get("To")
-        if status != 481 and "tag=" not in to:
-            to += f";tag={self._local_tag}"
-        headers += [("From", request.get("From")), ("To", to),
-                    ("Call-ID", request.get("Call-ID")), ("CSeq", request.get("CSeq")),
-                    ("User-Agent", USER_AGENT)]
-        headers += extra or []
-        data = SipMessage(status=status, reason=reason, headers=headers).encode()
-        destination = _response_destination(request, source, self._channel)
+                 extra: list[tuple[str, str]] | None = None, remember: bool = False) -> None:
+        """Answer ``request`` (``remember``: a NOTIFY taken, whose
+        retransmissions get the same answer)."""
+        data = self._dialog.response(request, status, reason, extra).encode()
+        transport = self._channel.transport if self._channel is not None else "udp"
+        destination = response_destination(request, source, transport)
         self._send_raw(data, destination)
-        if remember is not None:
-            self._last_notify = (remember, data, destination)
+        if remember:
+            self._dialog.last_answer = (request.cseq()[0], data, destination)
 
     def _send_raw(self, data: bytes, destination: tuple[str, int]) -> None:
         if self._channel is not None:
             if log.isEnabledFor(logging.DEBUG):
-                log.debug("rls: sending to %s:%s:\n%s", *destination, _trace(data))
+                log.debug("rls: sending to %s:%s:\n%s", *destination, trace(data))
             self._channel.send(data, *destination)
-
-
-def _dialog_of_2xx(msg: SipMessage) -> tuple[str, str, list[NameAddr]]:
-    """The remote tag, remote target ("" if no Contact) and route set (RFC
-    3261 12.1.2: the Record-Route reversed) a 2xx gives; raises
-    :class:`SipParseError`."""
-    contact = msg.get_all("Contact")
-    return (parse_name_addr(msg.get("To")).tag,
-            parse_name_addr(contact[0]).uri if contact else "",
-            [parse_name_addr(v) for v in reversed(msg.get_all("Record-Route"))])
 
 
 def _requires_eventlist(msg: SipMessage) -> bool:
@@ -988,80 +689,7 @@ def _requires_eventlist(msg: SipMessage) -> bool:
                for value in msg.values("Require") for option in value.split(","))
 
 
-def _is_loose(uri: str) -> bool:
-    """Whether a route's URI has the ``lr`` parameter (a loose router)."""
-    params = uri.partition("?")[0].split(";")[1:]
-    return any(p.partition("=")[0].strip().lower() == "lr" for p in params)
-
-
 def refresh_delay(expires: int) -> float:
     """Seconds after which a subscription of ``expires`` seconds is refreshed:
     a tenth (at least 5 s, at most 60 s) before it runs out."""
     return max(1.0, expires - max(5.0, min(60.0, expires * 0.1)))
-
-
-def _response_destination(request: SipMessage, source: tuple[str, int],
-                          channel: _Channel | None) -> tuple[str, int]:
-    """Where a response goes (RFC 3261 18.2.2 with RFC 3581 rport): the top
-    Via's received/rport, else its sent-by; on TCP, the connection's peer."""
-    if channel is not None and channel.transport == "tcp":
-        return source
-    via = request.get_all("Via")
-    if not via:
-        return source
-    proto_sent_by = via[0].partition(";")[0]
-    params = via_params(via[0])
-    sent_by = proto_sent_by.split()[-1] if proto_sent_by.split() else ""
-    host, port = _split_host_port(sent_by)
-    host = params.get("received") or host or source[0]
-    rport = parse_decimal(params.get("rport", ""), 5)
-    port = rport if rport is not None and 0 < rport < 65536 else (port or 5060)
-    if not _is_ip(host):
-        host = source[0]  # no DNS for responses: the address it came from
-    return host, port
-
-
-def _split_host_port(text: str) -> tuple[str, int | None]:
-    text = text.strip()
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port_text = rest.lstrip(":")
-    else:
-        host, _, port_text = text.partition(":")
-    port = parse_decimal(port_text, 5)
-    return host, port if port is not None and 0 < port < 65536 else None
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-def _concrete_local(bind_address: str, host: str, port: int) -> str:
-    """The address to put in Via/Contact: the bind address, or for a wildcard
-    bind the interface address towards ``host`` (a connected UDP socket sends
-    nothing; it only asks the routing table)."""
-    try:
-        if not ipaddress.ip_address(bind_address).is_unspecified:
-            return bind_address
-    except ValueError:
-        return bind_address
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    try:
-        with socket.socket(family, socket.SOCK_DGRAM) as probe:
-            probe.connect((host, port))
-            return str(probe.getsockname()[0])
-    except OSError:
-        return bind_address
-
-
-def _host_for_uri(host: str) -> str:
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host
-
-
-def _trace(data: bytes) -> str:
-    return redact(data[:4000].decode("utf-8", "replace"))
-

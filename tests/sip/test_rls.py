@@ -20,6 +20,7 @@ from softphone.core.errors import InvalidUriError
 from softphone.core.registration import Backoff
 from softphone.core.rlmi import ListNotification
 from softphone.sip import rls as rls_module
+from softphone.sip import rls_transport
 from softphone.sip.rls import ListAccount, ListSubscription
 from softphone.sip.rls_message import (
     SipMessage,
@@ -535,7 +536,7 @@ def test_bad_list_uri_and_unsupported_transport(qtbot: QtBot):
 def test_incoming_messages_are_read_one_per_event_loop_pass(qtbot: QtBot):
     # A list server sends the NOTIFYs of all a phone's lists in one timer tick:
     # read together they held the Qt thread for all of them at once.
-    queue = rls_module.OnePerPass()
+    queue = rls_transport.OnePerPass()
     order: list[str] = []
     queue.put(lambda: order.append("list 1"))
     queue.put(lambda: order.append("list 2"))
@@ -547,7 +548,7 @@ def test_incoming_messages_are_read_one_per_event_loop_pass(qtbot: QtBot):
     assert order == [] and queue.pending() == 3
     qtbot.waitUntil(lambda: len(order) == 4)
     assert order == ["list 1", "something else", "list 2", "list 3"]
-    assert rls_module.incoming_queue() is rls_module.incoming_queue()
+    assert rls_transport.incoming_queue() is rls_transport.incoming_queue()
 
 
 def test_non_ascii_digits_are_not_numbers(qtbot: QtBot, server: FakeServer):
@@ -661,7 +662,7 @@ def test_an_error_in_a_timer_slot_fails_the_list_rather_than_stalling_it(
 
 def channels(sub: ListSubscription) -> list[Any]:
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
-    return list(sub.findChildren(rls_module._Channel))
+    return list(sub.findChildren(rls_transport.Channel))
 
 
 def test_a_lost_tcp_connection_leaves_no_channel_behind(qtbot: QtBot,
@@ -708,7 +709,7 @@ def test_a_tcp_connect_that_gets_no_answer_times_out(qtbot: QtBot,
     # A blackholed SYN kept the list "starting" (its members unwatched) for the
     # kernel's ~127 s of SYN retries. A listener whose accept queue is full
     # drops SYNs like that.
-    monkeypatch.setattr(rls_module, "CONNECT_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(rls_transport, "CONNECT_TIMEOUT_S", 0.3)
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     fillers: list[socket.socket] = []
     try:

@@ -8,6 +8,7 @@ import random
 import pytest
 
 from softphone.sip.rls import refresh_delay
+from softphone.sip.rls_dialog import Dialog, LocalAddress, NotifyKind
 from softphone.sip.rls_message import (
     MAX_MESSAGE_BYTES,
     SipMessage,
@@ -158,3 +159,58 @@ def test_refresh_delay():
     assert refresh_delay(60) == 54
     assert refresh_delay(10) == 5
     assert refresh_delay(1) == 1
+
+
+def _local() -> LocalAddress:
+    return LocalAddress("udp", "127.0.0.1:40000", "rls-1")
+
+
+def _ok(dialog: Dialog, sub: SipMessage, record_route: str) -> SipMessage:
+    return SipMessage(status=200, reason="OK", headers=[
+        ("Via", sub.get("Via")), ("From", sub.get("From")), ("To", sub.get("To") + ";tag=srv"),
+        ("Call-ID", dialog.call_id), ("CSeq", sub.get("CSeq")),
+        ("Contact", "<sip:rls@10.0.0.9>"), ("Record-Route", record_route)])
+
+
+def test_dialog_route_set_strict_router_and_refused_values():
+    dialog = Dialog()
+    sub = dialog.subscribe(list_uri="sip:l@h", aor="sip:a@h", proxy="sip:p;lr", local=_local(),
+                           expires=600, branch="z9hG4bK1", authorize=lambda ruri: [])
+    assert sub.uri == "sip:l@h" and sub.get_all("Route") == ["<sip:p;lr>"]
+    assert sub.cseq() == (1, "SUBSCRIBE") and not dialog.in_dialog
+    with pytest.raises(SipParseError):  # refused whole: nothing of it is kept
+        dialog.take_2xx(_ok(dialog, sub, "<sip:p2;lr>, <sip:bad"))
+    assert not dialog.established and dialog.route_set == []
+    dialog.take_2xx(_ok(dialog, sub, "<sip:p2;lr>, <sip:strict>"))
+    assert dialog.in_dialog and [r.uri for r in dialog.route_set] == ["sip:strict", "sip:p2;lr"]
+    refresh = dialog.subscribe(list_uri="sip:l@h", aor="sip:a@h", proxy="sip:p;lr",
+                               local=_local(), expires=600, branch="z9hG4bK2",
+                               authorize=lambda ruri: [("Authorization", ruri)])
+    # The first route is a strict router: it becomes the Request-URI.
+    assert refresh.uri == "sip:strict" and refresh.get("Authorization") == "sip:strict"
+    assert refresh.get_all("Route") == ["<sip:p2;lr>", "<sip:rls@10.0.0.9>"]
+    assert refresh.cseq()[0] == 2 and parse_name_addr(refresh.get("To")).tag == "srv"
+
+
+def test_dialog_classifies_notifies():
+    dialog = Dialog()
+
+    def notify(cseq: int, call_id: str | None = None, from_tag: str = "srv") -> SipMessage:
+        return SipMessage(method="NOTIFY", uri="sip:rls-1@127.0.0.1", headers=[
+            ("From", f"<sip:l@h>;tag={from_tag}"), ("To", f"<sip:a@h>;tag={dialog.local_tag}"),
+            ("Call-ID", call_id or dialog.call_id), ("CSeq", f"{cseq} NOTIFY"),
+            ("Record-Route", "<sip:p1;lr>"), ("Record-Route", "<sip:p2;lr>")])
+
+    first = notify(1)
+    assert dialog.classify_notify(first) is NotifyKind.NEW  # it overtook the 2xx
+    assert dialog.remote_tag == "srv"
+    dialog.take_notify(first)
+    assert [r.uri for r in dialog.route_set] == ["sip:p1;lr", "sip:p2;lr"]  # as received
+    dialog.last_answer = (1, b"200", ("127.0.0.1", 5060))
+    assert dialog.classify_notify(notify(1)) is NotifyKind.RETRANSMISSION
+    dialog.take_notify(notify(3))
+    assert dialog.classify_notify(notify(2)) is NotifyKind.OLD
+    assert dialog.classify_notify(notify(4, call_id="x")) is NotifyKind.OTHER_DIALOG
+    assert dialog.classify_notify(notify(4, from_tag="fork")) is NotifyKind.OTHER_DIALOG
+    answer = dialog.response(notify(4), 200, "OK")
+    assert parse_name_addr(answer.get("To")).tag == dialog.local_tag
