@@ -223,6 +223,26 @@ def band_ratio(samples: np.ndarray, rate: int, freq: float, width: float = 25.0)
     return float(spectrum[np.abs(freqs - freq) <= width].sum() / total)
 
 
+def tone_share(samples: np.ndarray, rate: int, freq: float, block_s: float = 0.1,
+               width: float = 25.0) -> float:
+    """Share of the 100 ms blocks between the first and last audible one that
+    carry mostly ``freq`` (0..1).
+
+    A loaded machine can starve a real sound-card stream for a moment (the sound
+    server then plays silence or a click); one whole-recording spectrum smears
+    such a glitch into every band, while block by block it costs only its own
+    blocks. Silence before the tone starts or after it ends does not count.
+    """
+    size = int(block_s * rate)
+    blocks = [samples[i:i + size] for i in range(0, len(samples) - size + 1, size)]
+    audible = [i for i, block in enumerate(blocks) if rms(block) > 300]
+    if not audible:
+        return 0.0
+    span = blocks[audible[0]:audible[-1] + 1]
+    hits = sum(1 for block in span if band_ratio(block, rate, freq, width) > 0.8)
+    return hits / len(span)
+
+
 def rms(samples: np.ndarray) -> float:
     return float(np.sqrt(np.mean(samples**2))) if len(samples) else 0.0
 
