@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 from pytestqt.qtbot import QtBot
 
 from softphone.sip import pump as pump_module
 from softphone.sip.pump import (
     BURST_INTERVAL_MS,
+    CALL_INTERVAL_MS,
     FAST_INTERVAL_MS,
     IDLE_INTERVAL_MS,
     MAX_DRAIN,
@@ -28,7 +27,7 @@ class Events:
         return self.pending.pop(0) if self.pending else 0
 
 
-def test_burst_after_an_event_then_fast_then_idle(qtbot: QtBot, monkeypatch) -> None:
+def test_idle_traffic_bursts_then_idles_and_a_call_polls_fast(qtbot: QtBot, monkeypatch) -> None:
     monkeypatch.setattr(pump_module, "BURST_S", 0.03)
     monkeypatch.setattr(pump_module, "LINGER_S", 0.15)
     events = Events()
@@ -36,24 +35,54 @@ def test_burst_after_an_event_then_fast_then_idle(qtbot: QtBot, monkeypatch) -> 
     pump = EventPump(events, lambda: busy[0])
     pump.start()
     assert pump.interval() == BURST_INTERVAL_MS  # start() is a user action
-    qtbot.waitUntil(lambda: pump.interval() == IDLE_INTERVAL_MS, timeout=2000)
-
-    events.pending = [1]
-    pump._tick()  # a message arrived
-    assert pump.interval() == BURST_INTERVAL_MS
     qtbot.waitUntil(lambda: pump.interval() == FAST_INTERVAL_MS, timeout=2000)
     qtbot.waitUntil(lambda: pump.interval() == IDLE_INTERVAL_MS, timeout=2000)
 
-    busy[0] = True  # a call exists: fast for as long as it lasts
+    # A message while idle (a keep-alive's answer, an INVITE): a short burst,
+    # then straight back to idle - no lingering at 5 ms.
+    events.pending = [1]
     pump._tick()
-    assert pump.interval() == FAST_INTERVAL_MS
-    started = time.monotonic()
-    qtbot.wait(250)
-    assert pump.interval() == FAST_INTERVAL_MS, time.monotonic() - started
-    busy[0] = False
+    assert pump.interval() == BURST_INTERVAL_MS
     qtbot.waitUntil(lambda: pump.interval() == IDLE_INTERVAL_MS, timeout=2000)
+
+    # A call exists: the call speed for as long as it lasts, and its media and
+    # timer events (which libHandleEvents counts too) never make it burst.
+    busy[0] = True
+    for _ in range(5):
+        events.pending = [1, 1]
+        pump._tick()
+        assert pump.interval() == CALL_INTERVAL_MS
+    qtbot.wait(200)  # stays: nothing should change it while the call is up
+    assert pump.interval() == CALL_INTERVAL_MS
+    # The agent acts on the call (hold, transfer): burst, then fast, then the
+    # call speed again.
+    pump.kick()
+    assert pump.interval() == BURST_INTERVAL_MS
+    qtbot.waitUntil(lambda: pump.interval() == FAST_INTERVAL_MS, timeout=2000)
+    qtbot.waitUntil(lambda: pump.interval() == CALL_INTERVAL_MS, timeout=2000)
+    busy[0] = False
+    pump._tick()
+    assert pump.interval() == IDLE_INTERVAL_MS
     pump.stop()
     assert pump.interval() == 0
+
+
+def test_an_incoming_call_at_idle_bursts_then_polls_at_the_call_speed(qtbot: QtBot,
+                                                                      monkeypatch) -> None:
+    monkeypatch.setattr(pump_module, "BURST_S", 0.03)
+    busy = [False]
+
+    def invite_arrives() -> int:
+        busy[0] = True  # handling the INVITE creates the call
+        return 1
+
+    pump = EventPump(invite_arrives, lambda: busy[0])
+    pump._running = True
+    pump._tick()
+    assert pump.interval() == BURST_INTERVAL_MS
+    pump._handle_events = lambda: 0
+    qtbot.waitUntil(lambda: pump.interval() == CALL_INTERVAL_MS, timeout=2000)
+    pump.stop()
 
 
 def test_kick_polls_at_the_burst_rate(qtbot: QtBot) -> None:
