@@ -113,7 +113,23 @@ class Endpoint:
         # The null device is the conference bridge's master clock; the sound
         # card (if any) is bridged in as an ordinary port.
         self.ep.audDevManager().setNullDev()
+        self._let_the_idle_clock_stop()
         self._set_codec_priorities()
+
+    def _let_the_idle_clock_stop(self) -> None:
+        # pjsua closes an unused sound device sndAutoCloseTime (1 s) after its
+        # last connection goes and reopens it with the next one (a call, a
+        # ringer, a recorder), but only checks on a disconnection: without one
+        # the null device's clock thread wakes 50 times a second from start-up
+        # until the first call ends. A connection made and dropped at once
+        # starts that check.
+        manager = self.ep.audDevManager()
+        try:
+            device = manager.getCaptureDevMedia()
+            device.startTransmit(manager.getPlaybackDevMedia())
+            device.stopTransmit(manager.getPlaybackDevMedia())
+        except pj.Error as exc:
+            log.debug("the idle audio clock keeps running: %s", exc.info())
 
     def _create_transports(self) -> None:
         cfg = self.config

@@ -10,15 +10,31 @@ Run as ``python endpoint_child.py``. Prints one JSON line:
 - ``max_live_calls``: how many pjsua calls were alive at once when
   ``makeCall`` started refusing, and ``refusal``: its error;
 - ``configured_max_calls`` / ``endpoint_max_calls``: EngineConfig's value and
-  what the endpoint says pjsua allows.
+  what the endpoint says pjsua allows;
+- ``idle_clock_wakeups`` / ``call_clock_wakeups``: wake-ups of PJSIP's media
+  clock thread over 1 s, idle 1.5 s after start-up and during the first call.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
+
+
+def clock_wakeups() -> int:
+    """Voluntary context switches so far of the threads PJSIP names "clock"."""
+    total = 0
+    for task in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{task}/comm") as comm:
+            if comm.read().strip() != "clock":
+                continue
+        with open(f"/proc/self/task/{task}/status") as status:
+            total += sum(int(line.split()[1]) for line in status
+                         if line.startswith("voluntary_ctxt_switches"))
+    return total
 
 
 def main() -> int:
@@ -54,6 +70,18 @@ def main() -> int:
         "configured_max_calls": engine.config.max_calls,
         "endpoint_max_calls": engine.endpoint.max_calls,
     }
+    def clock_wakeups_over_1s() -> int:
+        before = clock_wakeups()
+        end = time.monotonic() + 1.0
+        while time.monotonic() < end:
+            ep.libHandleEvents(10)
+            app.processEvents()
+        return clock_wakeups() - before
+
+    deadline = time.monotonic() + 1.5
+    while time.monotonic() < deadline:
+        ep.libHandleEvents(10)
+    result["idle_clock_wakeups"] = clock_wakeups_over_1s()
     # A real call: the codec negotiated and the stream's VAD setting.
     out = calls.make_call(engine.local_uri, hold_others=False)
     pump_until(lambda: bool(inbound(CallState.INCOMING) or inbound(CallState.EARLY)))
@@ -66,6 +94,7 @@ def main() -> int:
     param = si.audCodecParam
     result["stream"] = {"codec": str(si.codecName), "clock_rate": int(si.codecClockRate),
                         "vad": bool(param.setting.vad)}
+    result["call_clock_wakeups"] = clock_wakeups_over_1s()
     # More calls until pjsua refuses one (each self-call is two pjsua calls).
     def live() -> int:
         return len([r for r in calls.records() if r.state != CallState.DISCONNECTED])

@@ -53,6 +53,14 @@ def test_the_endpoint_reports_the_call_capacity_pjsua_enforces(report: dict[str,
     assert "as many as this softphone can hold at once" in report["refusal"], report
 
 
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
+def test_the_media_clock_sleeps_while_idle_and_runs_in_a_call(report: dict[str, Any]) -> None:
+    """The null device's clock (the conference bridge's heartbeat, 50 ticks a
+    second) is stopped on an idle softphone and runs while a call is up."""
+    assert report["idle_clock_wakeups"] <= 2, report
+    assert report["call_clock_wakeups"] >= 30, report
+
+
 @pytest.mark.xfail(strict=True, reason="the pjsua2-python 2.15.1 wheel is compiled with "
                    "PJSUA_MAX_CALLS 4 and pjsua clips maxCalls to it (a fifth makeCall "
                    "fails with PJ_ETOOMANY); needs a pjsua2 build with a larger limit")
