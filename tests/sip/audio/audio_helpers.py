@@ -224,9 +224,10 @@ def band_ratio(samples: np.ndarray, rate: int, freq: float, width: float = 25.0)
 
 
 def tone_share(samples: np.ndarray, rate: int, freq: float, block_s: float = 0.1,
-               width: float = 25.0) -> float:
+               width: float = 25.0, gaps_count: bool = True) -> float:
     """Share of the 100 ms blocks between the first and last audible one that
-    carry mostly ``freq`` (0..1).
+    carry mostly ``freq`` (0..1); with ``gaps_count=False``, of the audible
+    blocks only (for a tone that is on and off by design, like a ringer).
 
     A loaded machine can starve a real sound-card stream for a moment (the sound
     server then plays silence or a click); one whole-recording spectrum smears
@@ -238,7 +239,7 @@ def tone_share(samples: np.ndarray, rate: int, freq: float, block_s: float = 0.1
     audible = [i for i, block in enumerate(blocks) if rms(block) > 300]
     if not audible:
         return 0.0
-    span = blocks[audible[0]:audible[-1] + 1]
+    span = blocks[audible[0]:audible[-1] + 1] if gaps_count else [blocks[i] for i in audible]
     hits = sum(1 for block in span if band_ratio(block, rate, freq, width) > 0.8)
     return hits / len(span)
 
