@@ -204,6 +204,13 @@ class SipEngine(QObject):
             self.audio_mode = "null"
             if audio.use_soundcard is False:
                 log.info("sound devices disabled: running on the null audio device")
+            # Calls are linked to the null device as they would be to a
+            # headset: a connection is what keeps the bridge's clock running
+            # during a call (pjsua stops it when nothing is connected), and
+            # without the clock a call sends no RTP and no RFC 4733 DTMF.
+            manager = self.endpoint.ep.audDevManager()
+            self.router.source = manager.getCaptureDevMedia()
+            self.router.sinks.append(manager.getPlaybackDevMedia())
 
     def _check_soundcard(self) -> None:
         # Runs on the Qt thread: reopening the device touches PortAudio and

@@ -93,3 +93,25 @@ def test_audio_out_file_holds_the_far_end_after_a_clean_exit(softphones: Instanc
         levels = analyse(inst.audio_out, [far, own])
         assert has_tone(levels, far), (inst.name, levels)  # the far end's tone
         assert not has_tone(levels, own), (inst.name, levels)  # never the agent's own
+
+
+def test_on_the_null_device_both_sides_send_dtmf_after_sitting_idle(
+        softphones: InstanceFactory) -> None:
+    """No sound device and no audio file on either side (a server, a support
+    script): PJSIP stops its media clock on an idle softphone, and an answered
+    call must start it again, or the call sends no RTP and no RFC 4733 DTMF."""
+    a = softphones("alice")
+    b = softphones("bob")
+    for inst in (a, b):
+        assert api(inst).call("status")["audio_mode"] == "null"
+    # pjsua closes an unused audio device 1 s after start-up: the callee must
+    # have been idle that long (a time-based behaviour, no event to wait on).
+    time.sleep(1.5)
+    a_call, b_call = connect(a, b)
+    for sender, call_id, receiver, digit in ((b, b_call, a, "5"), (a, a_call, b, "7")):
+        mark = api(receiver).mark()
+        assert api(sender).call("call.dtmf", call_id=call_id, digits=digit)["method"] == "rfc4733"
+        event = api(receiver).wait_event("call.dtmf", since=mark)
+        assert event["digit"] == digit, event
+    api(a).call("call.hangup", call_id=a_call)
+    api(b).wait_call_state(b_call, "disconnected")

@@ -12,7 +12,8 @@ Run as ``python endpoint_child.py``. Prints one JSON line:
 - ``configured_max_calls`` / ``endpoint_max_calls``: EngineConfig's value and
   what the endpoint says pjsua allows;
 - ``idle_clock_wakeups`` / ``call_clock_wakeups``: wake-ups of PJSIP's media
-  clock thread over 1 s, idle 1.5 s after start-up and during the first call.
+  clock thread over 1 s, idle 1.5 s after start-up and during the first call,
+  and ``rtp_sent_in_1s``: RTP packets the caller sent in that second of the call.
 """
 
 from __future__ import annotations
@@ -94,7 +95,9 @@ def main() -> int:
     param = si.audCodecParam
     result["stream"] = {"codec": str(si.codecName), "clock_rate": int(si.codecClockRate),
                         "vad": bool(param.setting.vad)}
+    sent_before = int(out_rec.pj_call.getStreamStat(0).rtcp.txStat.pkt)
     result["call_clock_wakeups"] = clock_wakeups_over_1s()
+    result["rtp_sent_in_1s"] = int(out_rec.pj_call.getStreamStat(0).rtcp.txStat.pkt) - sent_before
     # More calls until pjsua refuses one (each self-call is two pjsua calls).
     def live() -> int:
         return len([r for r in calls.records() if r.state != CallState.DISCONNECTED])

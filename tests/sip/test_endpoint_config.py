@@ -61,6 +61,13 @@ def test_the_media_clock_sleeps_while_idle_and_runs_in_a_call(report: dict[str, 
     assert report["call_clock_wakeups"] >= 30, report
 
 
+def test_a_call_on_the_null_device_sends_rtp(report: dict[str, Any]) -> None:
+    """With no sound device a call still sends its 20 ms frames (silence, and
+    RFC 4733 DTMF rides on them): a far end would otherwise hear a dead line
+    and may hang up on RTP timeout."""
+    assert report["rtp_sent_in_1s"] >= 40, report
+
+
 @pytest.mark.xfail(strict=True, reason="the pjsua2-python 2.15.1 wheel is compiled with "
                    "PJSUA_MAX_CALLS 4 and pjsua clips maxCalls to it (a fifth makeCall "
                    "fails with PJ_ETOOMANY); needs a pjsua2 build with a larger limit")

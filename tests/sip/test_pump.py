@@ -1,7 +1,8 @@
-"""The SIP event pump's three speeds, driven by a scripted handle_events."""
+"""The SIP event pump's four speeds, driven by a scripted handle_events."""
 
 from __future__ import annotations
 
+import pytest
 from pytestqt.qtbot import QtBot
 
 from softphone.sip import pump as pump_module
@@ -95,9 +96,12 @@ def test_kick_polls_at_the_burst_rate(qtbot: QtBot) -> None:
     pump.stop()
 
 
-def test_a_tick_drains_ready_events_but_is_bounded(qtbot: QtBot) -> None:
+@pytest.mark.parametrize("call_up", [False, True], ids=["idle", "in_call"])
+def test_a_tick_drains_ready_events_but_is_bounded(qtbot: QtBot, call_up: bool) -> None:
+    """A burst of ready events (presence NOTIFYs, say) is read in one tick,
+    during a call too, but never more than MAX_DRAIN at a time."""
     events = Events()
-    pump = EventPump(events, lambda: False)
+    pump = EventPump(events, lambda: call_up)
     pump.start()
     pump.stop()  # ticks by hand from here
     pump._running = True
