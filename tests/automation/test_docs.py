@@ -3,37 +3,13 @@ serves, and every event type it sends, is documented there."""
 
 from __future__ import annotations
 
-import gc
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from pytestqt.qtbot import QtBot
-
-from softphone.runtime import Runtime, RuntimeOptions
-from softphone.sip.config import AudioConfig, EngineConfig
-from tests.ui.conftest import release_engine
+from softphone.runtime import Runtime
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "automation.md"
 SOURCES = Path(__file__).resolve().parents[2] / "softphone" / "automation"
-
-
-@pytest.fixture
-def runtime(qtbot: QtBot, tmp_path: Path) -> Iterator[Runtime]:
-    """A started in-process Runtime (null audio, free SIP port)."""
-    gc.collect()
-    options = RuntimeOptions(profile=tmp_path / "p", api_port=None,
-                             engine=EngineConfig(sip_port=0,
-                                                 audio=AudioConfig(use_soundcard=False)))
-    options.profile.mkdir()
-    rt = Runtime(options)
-    rt.start()
-    try:
-        yield rt
-    finally:
-        rt.stop_api()
-        release_engine(rt)
 
 
 def documented_names() -> set[str]:

@@ -32,7 +32,7 @@ from softphone.sip.account_types import AccountInfo
 from softphone.ui.first_run_dialog import FirstRunDialog
 from softphone.ui.password_dialog import PasswordDialog
 from tests.helpers.keyring_backends import LockedKeyring, MemoryKeyring
-from tests.ui.conftest import release_engine
+from tests.helpers.runtime import release_engine
 
 USER, PASSWORD, REALM, NONCE = "4101", "s3cret-Pw", "test.lab", "f84f1cec41e6cbe5aea9c8e88d359"
 

@@ -19,7 +19,7 @@ from softphone.config.startup import load_configuration
 from softphone.core.registration import RegistrationState
 from softphone.ui.settings_dialog import SettingsDialog
 from tests.helpers.keyring_backends import MemoryKeyring
-from tests.ui.conftest import release_engine
+from tests.helpers.runtime import release_engine
 from tests.ui.test_password_prompt import (  # the desktop, started as `softphone` does
     PASSWORD,
     DigestRegistrar,
