@@ -192,13 +192,20 @@ class Recorder:
         sub.failed.connect(self.failures.append)
 
 
-def start(qtbot: QtBot, srv: FakeServer, password: str = "pw"
-          ) -> tuple[ListSubscription, Recorder, SipMessage, Any]:
-    """Subscribe, answer 200 (no auth) and deliver a first full state."""
-    sub = ListSubscription(account(srv, password), LIST)
+def subscribe(qtbot: QtBot, srv: FakeServer, acct: ListAccount, **kwargs: Any
+              ) -> tuple[ListSubscription, Recorder, SipMessage, Any]:
+    """Start a list subscription and return it with the SUBSCRIBE ``srv`` got."""
+    sub = ListSubscription(acct, LIST, **kwargs)
     rec = Recorder(sub)
     sub.start()
     req, addr = srv.expect(qtbot, "SUBSCRIBE")
+    return sub, rec, req, addr
+
+
+def start(qtbot: QtBot, srv: FakeServer, password: str = "pw"
+          ) -> tuple[ListSubscription, Recorder, SipMessage, Any]:
+    """Subscribe, answer 200 (no auth) and deliver a first full state."""
+    sub, rec, req, addr = subscribe(qtbot, srv, account(srv, password))
     srv.reply(req, addr, 200, "OK", [("Contact", f"<sip:rls@127.0.0.1:{srv.port}>"),
                                      ("Expires", "600")])
     ctype, body = rlmi(1, True, {"1002": "Available", "1003": None})
@@ -209,10 +216,7 @@ def start(qtbot: QtBot, srv: FakeServer, password: str = "pw"
 
 
 def test_digest_auth_notify_handling_and_unsubscribe(qtbot: QtBot, server: FakeServer):
-    sub = ListSubscription(account(server), LIST)
-    rec = Recorder(sub)
-    sub.start()
-    req, addr = server.expect(qtbot, "SUBSCRIBE")
+    sub, rec, req, addr = subscribe(qtbot, server, account(server))
     assert req.uri == LIST and req.get("Event") == "presence"
     assert req.get("Supported") == "eventlist" and req.get("Expires") == "600"
     assert "application/rlmi+xml" in req.get("Accept") and "multipart/related" in req.get("Accept")
@@ -289,10 +293,7 @@ def digest_fields(req: SipMessage, header: str = "Proxy-Authorization") -> dict[
 def test_wrong_password_fails_at_the_first_refusal(qtbot: QtBot, server: FakeServer):
     # A challenge to our answer without stale=true: the password is wrong.
     # Trying again (each time with a new nonce) went on forever.
-    sub = ListSubscription(account(server, password="wrong"), LIST)
-    rec = Recorder(sub)
-    sub.start()
-    req, addr = server.expect(qtbot, "SUBSCRIBE")
+    sub, rec, req, addr = subscribe(qtbot, server, account(server, password="wrong"))
     challenge(server, req, addr, "n1")
     req, addr = server.expect(qtbot, "SUBSCRIBE")
     assert digest_fields(req)["nonce"] == "n1"
@@ -303,10 +304,7 @@ def test_wrong_password_fails_at_the_first_refusal(qtbot: QtBot, server: FakeSer
 
 
 def test_a_stale_nonce_is_answered_once_more(qtbot: QtBot, server: FakeServer):
-    sub = ListSubscription(account(server), LIST)
-    rec = Recorder(sub)
-    sub.start()
-    req, addr = server.expect(qtbot, "SUBSCRIBE")
+    sub, rec, req, addr = subscribe(qtbot, server, account(server))
     challenge(server, req, addr, "n1")
     req, addr = server.expect(qtbot, "SUBSCRIBE")
     challenge(server, req, addr, "n2", stale=True)
@@ -323,10 +321,7 @@ def test_refused_credentials_of_a_working_list_fail_it(qtbot: QtBot, server: Fak
     # nonces) get one fresh answer; refused again, the list fails for good
     # (per-agent buddies use pjsua's own authentication) instead of retrying
     # with backoff forever.
-    sub = ListSubscription(account(server), LIST)
-    rec = Recorder(sub)
-    sub.start()
-    req, addr = server.expect(qtbot, "SUBSCRIBE")
+    sub, rec, req, addr = subscribe(qtbot, server, account(server))
     challenge(server, req, addr, "n1")
     req, addr = server.expect(qtbot, "SUBSCRIBE")
     server.reply(req, addr, 200, "OK", [("Contact", f"<sip:rls@127.0.0.1:{server.port}>"),
@@ -351,10 +346,7 @@ def test_the_current_password_is_used_and_nc_counts_per_nonce(qtbot: QtBot,
     # account.set_password changes the account's spec: the list answers
     # challenges with what the account has now, not with what it was made with.
     current = account(server, password="old")
-    sub = ListSubscription(current, LIST, credentials=lambda: current)
-    rec = Recorder(sub)
-    sub.start()
-    req, addr = server.expect(qtbot, "SUBSCRIBE")
+    sub, rec, req, addr = subscribe(qtbot, server, current, credentials=lambda: current)
     challenge(server, req, addr, "p1")
     req, addr = server.expect(qtbot, "SUBSCRIBE")
     challenge(server, req, addr, "w1", status=401)  # the RLS itself asks too
@@ -382,10 +374,8 @@ def test_the_current_password_is_used_and_nc_counts_per_nonce(qtbot: QtBot,
 
 @pytest.mark.parametrize("code", [404, 489, 415])
 def test_refusal_before_any_rlmi_means_not_offered(qtbot: QtBot, server: FakeServer, code: int):
-    sub = ListSubscription(account(server), LIST)
-    rec = Recorder(sub)
-    sub.start()
-    req, addr = server.expect(qtbot, "SUBSCRIBE")
+    # _sub: the subscription must stay alive while the test runs.
+    _sub, rec, req, addr = subscribe(qtbot, server, account(server))
     server.reply(req, addr, code, "No")
     qtbot.waitUntil(lambda: rec.failures != [])
     assert rec.failures[0].startswith(str(code))
@@ -394,10 +384,7 @@ def test_refusal_before_any_rlmi_means_not_offered(qtbot: QtBot, server: FakeSer
 
 def test_notify_without_rlmi_means_not_offered_and_unsubscribes(qtbot: QtBot,
                                                                 server: FakeServer):
-    sub = ListSubscription(account(server), LIST)
-    rec = Recorder(sub)
-    sub.start()
-    req, addr = server.expect(qtbot, "SUBSCRIBE")
+    _sub, rec, req, addr = subscribe(qtbot, server, account(server))
     server.reply(req, addr, 200, "OK", [("Contact", f"<sip:p@127.0.0.1:{server.port}>"),
                                         ("Expires", "600")])
     server.notify(req, 1)  # a presence server's NOTIFY for an unknown presentity
@@ -460,10 +447,7 @@ def test_terminated_rejected_gives_up(qtbot: QtBot, server: FakeServer):
 
 
 def test_refresh_before_expiry_and_481_renews(qtbot: QtBot, server: FakeServer):
-    sub = ListSubscription(account(server), LIST)
-    rec = Recorder(sub)
-    sub.start()
-    req, addr = server.expect(qtbot, "SUBSCRIBE")
+    sub, rec, req, addr = subscribe(qtbot, server, account(server))
     server.reply(req, addr, 200, "OK", [("Contact", f"<sip:rls@127.0.0.1:{server.port}>"),
                                         ("Expires", "1")])
     ctype, body = rlmi(1, True, {"1002": "Available"})
@@ -583,10 +567,7 @@ def test_a_huge_expires_is_clamped_to_what_was_asked(qtbot: QtBot, server: FakeS
     # timers were stopped: no refresh was ever scheduled. A notifier may only
     # shorten what we asked for.
     monkeypatch.setattr(rls_module, "EXPIRES_S", 2)
-    sub = ListSubscription(account(server), LIST)
-    rec = Recorder(sub)
-    sub.start()
-    req, addr = server.expect(qtbot, "SUBSCRIBE")
+    sub, rec, req, addr = subscribe(qtbot, server, account(server))
     assert req.get("Expires") == "2"
     huge = "4000000000"
     ctype, body = rlmi(1, True, {"1002": "Available"})
@@ -606,10 +587,7 @@ def test_a_huge_expires_is_clamped_to_what_was_asked(qtbot: QtBot, server: FakeS
 
 
 def test_min_expires_is_remembered(qtbot: QtBot, server: FakeServer):
-    sub = ListSubscription(account(server), LIST)
-    rec = Recorder(sub)
-    sub.start()
-    req, addr = server.expect(qtbot, "SUBSCRIBE")
+    sub, rec, req, addr = subscribe(qtbot, server, account(server))
     server.reply(req, addr, 423, "Interval Too Brief", [("Min-Expires", "1200")])
     req, addr = server.expect(qtbot, "SUBSCRIBE")
     assert req.get("Expires") == "1200"
@@ -633,10 +611,7 @@ def test_a_bad_record_route_is_refused_when_it_arrives(qtbot: QtBot, server: Fak
     # and the subscription died silently: a 2xx with a route set we cannot use
     # is no answer (the transaction times out: the list is not used).
     monkeypatch.setattr(rls_module, "TRANSACTION_TIMEOUT_S", 1.5)
-    sub = ListSubscription(account(server), LIST)
-    rec = Recorder(sub)
-    sub.start()
-    req, addr = server.expect(qtbot, "SUBSCRIBE")
+    sub, rec, req, addr = subscribe(qtbot, server, account(server))
     server.reply(req, addr, 200, "OK", [("Contact", f"<sip:rls@127.0.0.1:{server.port}>"),
                                         ("Record-Route", record_route), ("Expires", "1")])
     ctype, body = rlmi(1, True, {"1002": "Available"})
@@ -740,10 +715,7 @@ def test_a_pending_notify_requiring_eventlist_shows_the_list_is_offered(
     # A list awaiting authorisation: no RLMI yet, but Require: eventlist says
     # the server expands it; the first-NOTIFY timer must not give up on it.
     monkeypatch.setattr(rls_module, "FIRST_NOTIFY_TIMEOUT_S", 0.3)
-    sub = ListSubscription(account(server), LIST)
-    rec = Recorder(sub)
-    sub.start()
-    req, addr = server.expect(qtbot, "SUBSCRIBE")
+    sub, rec, req, addr = subscribe(qtbot, server, account(server))
     server.reply(req, addr, 200, "OK", [("Contact", f"<sip:rls@127.0.0.1:{server.port}>"),
                                         ("Expires", "600")])
     server.notify(req, 1, state="pending;expires=600")
