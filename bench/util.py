@@ -76,7 +76,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def context_switches(pid: int) -> int:
-    """Voluntary + involuntary context switches summed over every thread of ``pid``.
+    """Voluntary context switches summed over every thread of ``pid``.
 
     A thread that sleeps and wakes up switches out voluntarily once per wake-up, so
     the voluntary count's rate is the process's wake-ups per second.

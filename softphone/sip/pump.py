@@ -57,7 +57,7 @@ class EventPump(QObject):
     """Calls ``handle_events`` (``Endpoint.libHandleEvents(0)``) periodically.
 
     Attributes:
-        busy: a callable telling whether something needs fast polling.
+        busy: a callable telling whether a call is up (polled at the call speed).
         wakeups: ticks so far (for tests and benchmarks).
     """
 
