@@ -18,6 +18,13 @@ class RingBuffer:
     bytes are buffered again (a jitter cushion, so that one late writer does
     not cause a click on every read).
 
+    With equal clocks nothing would ever bring a high level down again: a
+    sound server that starts its stream late leaves up to ``high_water`` of
+    audio standing in the ring, which is that much more delay for the whole
+    call. So, every ``settle_window`` bytes read, if the lowest level seen after
+    a read stayed more than ``settle_slack`` above ``target``, the surplus is
+    dropped once (one short skip instead of a standing delay).
+
     The lock is held only for the copy.
 
     Attributes:
@@ -27,10 +34,13 @@ class RingBuffer:
         underruns: reads that could not be served in full.
         overruns: writes that overflowed ``capacity`` (oldest bytes dropped).
         trims: times the level was cut back from ``high_water`` to ``target``.
+        settle_window: bytes read between two checks of the standing level (0: never).
+        settle_slack: standing level above ``target`` that is tolerated, in bytes.
+        settles: times a standing surplus was dropped.
     """
 
-    def __init__(self, capacity: int, target: int, high_water: int, align: int = SAMPLE_BYTES
-                 ) -> None:
+    def __init__(self, capacity: int, target: int, high_water: int, align: int = SAMPLE_BYTES,
+                 settle_window: int = 0, settle_slack: int = 0) -> None:
         if not 0 < target <= high_water <= capacity:
             raise ValueError("need 0 < target <= high_water <= capacity")
         self._align = align
@@ -45,6 +55,11 @@ class RingBuffer:
         self.underruns = 0
         self.overruns = 0
         self.trims = 0
+        self.settle_window = settle_window
+        self.settle_slack = self._aligned(settle_slack)
+        self.settles = 0
+        self._window_read = 0
+        self._trough = -1  # lowest level after a read in this window; -1: none yet
 
     def _aligned(self, n: int) -> int:
         return n - n % self._align
@@ -60,6 +75,8 @@ class RingBuffer:
             self._start = 0
             self._level = 0
             self._primed = False
+            self._window_read = 0
+            self._trough = -1
 
     def _drop(self, n: int) -> None:
         n = min(self._level, n + (-n) % self._align)
@@ -112,9 +129,27 @@ class RingBuffer:
             if take < n:
                 self.underruns += 1
                 self._primed = False
+                self._window_read = 0
+                self._trough = -1
+            elif self.settle_window:
+                self._settle(n)
         if take < n:
             out += bytes(n - take)
         return out
+
+    def _settle(self, n: int) -> None:
+        """Track the window's trough; drop a standing surplus at the window's end."""
+        if self._trough < 0 or self._level < self._trough:
+            self._trough = self._level
+        self._window_read += n
+        if self._window_read < self.settle_window:
+            return
+        surplus = self._trough - self.target
+        if surplus > self.settle_slack:
+            self._drop(surplus)
+            self.settles += 1
+        self._window_read = 0
+        self._trough = -1
 
 
 def peak_level(frame: bytes) -> float:

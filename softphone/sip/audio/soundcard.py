@@ -80,7 +80,11 @@ class SoundCardBridge:
         self.capture_device: AudioDevice | None = None
         self.playback_device: AudioDevice | None = None
         self.device_lost = False
-        self.latency: str | float = "low"
+        # PortAudio's "low" (a few ms on ALSA's pulse plugin) made the speaker
+        # stutter into mostly silence on a CPU-starved desktop, at 48 kHz in half
+        # of the runs under four busy loops on two cores; 40 ms never did, and the
+        # rings' own 40 ms cushion already sets the delay budget.
+        self.latency: str | float = 0.04
         self.stale_after = 1.5
         self.retry_interval = 2.0
         self._port: BridgePort | None = None
@@ -235,6 +239,8 @@ class SoundCardBridge:
             "playback_underruns": play.underruns if play else 0,
             "capture_overruns": (cap.overruns + cap.trims) if cap else 0,
             "playback_overruns": (play.overruns + play.trims) if play else 0,
+            "capture_settles": cap.settles if cap else 0,
+            "playback_settles": play.settles if play else 0,
         }
 
     def close(self) -> None:
@@ -253,8 +259,10 @@ class SoundCardBridge:
     def _make_ring(self, rate: int) -> RingBuffer:
         per_ms = rate * SAMPLE_BYTES // 1000
         # 40 ms cushion absorbs one late 20 ms tick plus host jitter; 120 ms is the
-        # most drift we let build up; 200 ms is the hard cap.
-        return RingBuffer(capacity=200 * per_ms, target=40 * per_ms, high_water=120 * per_ms)
+        # most drift we let build up; 200 ms is the hard cap. A cushion that stays
+        # 20 ms above the target for 2 s is delay nobody needs: it is dropped.
+        return RingBuffer(capacity=200 * per_ms, target=40 * per_ms, high_water=120 * per_ms,
+                          settle_window=2000 * per_ms, settle_slack=20 * per_ms)
 
     def _pick(self, name: str | None, kind: DeviceKind, quiet: bool = False) -> AudioDevice:
         device = devs.find_device(name, kind)

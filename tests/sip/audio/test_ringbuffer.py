@@ -58,6 +58,45 @@ def test_latency_stays_bounded_when_the_writer_is_faster() -> None:
     assert ring.overruns == 0
 
 
+def test_a_standing_surplus_is_dropped_once_per_window() -> None:
+    # Equal clocks after a late start: 100 bytes stand above the target for good.
+    ring = RingBuffer(capacity=400, target=40, high_water=300, settle_window=200,
+                      settle_slack=20)
+    ring.write(frame(1, 140))
+    troughs = []
+    for _ in range(20):  # 20 reads of 20 bytes: two windows
+        ring.write(frame(2, 20))
+        ring.read(20)
+        troughs.append(ring.level)
+    assert troughs[0] == 140
+    assert ring.settles == 1
+    assert troughs[-1] == 40  # back to the cushion, and it stays there
+    assert ring.underruns == 0 and ring.trims == 0
+
+
+def test_a_cushion_that_dips_to_the_target_is_left_alone() -> None:
+    # A bursty writer: the level swings from 80 down to the target and back.
+    ring = RingBuffer(capacity=400, target=40, high_water=300, settle_window=200,
+                      settle_slack=20)
+    ring.write(frame(1, 40))
+    for tick in range(40):
+        if tick % 2 == 0:
+            ring.write(frame(2, 40))
+        ring.read(20)
+    assert ring.settles == 0
+    assert ring.underruns == 0
+
+
+def test_settling_is_off_by_default() -> None:
+    ring = RingBuffer(capacity=400, target=40, high_water=300)
+    ring.write(frame(1, 200))
+    for _ in range(100):
+        ring.write(frame(2, 20))
+        ring.read(20)
+    assert ring.settles == 0
+    assert ring.level == 200
+
+
 def test_wraparound_keeps_byte_order() -> None:
     ring = RingBuffer(capacity=10, target=2, high_water=10)
     out = b""

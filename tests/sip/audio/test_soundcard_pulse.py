@@ -63,16 +63,19 @@ def test_audio_flows_both_ways(pulse: PulseServer, tmp_path: Path, clock_rate: i
         child.kill()
 
     speaker = speaker[int(0.3 * RATE):]  # skip the stream start-up
-    assert rms(speaker) > 1000, "the speaker side stayed silent"
-    assert tone_share(speaker, RATE, 1000) > 0.7, "the speaker did not carry the 1000 Hz tone"
+    rings = {k: v for k, v in status["status"].items() if k.startswith(("capture", "playback"))}
+    assert rms(speaker) > 1000, f"the speaker side stayed silent ({rings})"
+    assert tone_share(speaker, RATE, 1000) > 0.7, \
+        f"the speaker did not carry the 1000 Hz tone ({rings})"
     assert band_ratio(speaker, RATE, 700) < 0.01
 
     mic, rate = read_wav(mic_wav)
     assert rate == 16000
     mic = mic[int(0.5 * rate):]
     assert len(mic) > 0.5 * rate, "recorder got too little audio"
-    assert rms(mic) > 1000, "the microphone side stayed silent"
-    assert tone_share(mic, rate, 700) > 0.7, "the microphone did not carry the 700 Hz tone"
+    assert rms(mic) > 1000, f"the microphone side stayed silent ({rings})"
+    assert tone_share(mic, rate, 700) > 0.7, \
+        f"the microphone did not carry the 700 Hz tone ({rings})"
     assert band_ratio(mic, rate, 1000) < 0.01
 
     timing = status["status"]
