@@ -9,14 +9,14 @@ local address, sending through the account's outbound proxy (else its
 registrar) and answering digest challenges with the account's credentials:
 
 * ``SUBSCRIBE`` with ``Event: presence``, ``Supported: eventlist`` and
-  ``Accept: application/pidf+xml, application/rlmi+xml, multipart/related``;
-  retransmitted on UDP (RFC 3261 timer E), given up after
-  :data:`TRANSACTION_TIMEOUT_S` (shorter than timer F: a failure only means
-  falling back or trying again);
-* every NOTIFY of the dialog answered 200 (481 for other dialogs, a cached
-  answer for retransmissions), its RLMI read by :mod:`softphone.core.rlmi`:
-  full and partial state, versions (an old one is ignored, a gap starts a new
-  subscription to get full state again);
+  ``Accept: application/pidf+xml, application/rlmi+xml, multipart/related``,
+  sent in a client transaction of :mod:`softphone.sip.rls_transaction`
+  (resent on UDP, given up sooner than timer F), its challenges answered by
+  :mod:`softphone.sip.rls_auth`;
+* every NOTIFY of the dialog answered by :mod:`softphone.sip.rls_requests`
+  (200, 481 for other dialogs, a cached answer for retransmissions), its RLMI
+  read by :mod:`softphone.core.rlmi`: full and partial state, versions (an
+  old one is ignored, a gap starts a new subscription to get full state again);
 * refreshed before it expires; ``Subscription-State: terminated`` starts a new
   subscription (at once for ``deactivated``/``timeout``, else with backoff),
   as does a failed refresh; unsubscribed (``Expires: 0``) by :meth:`stop`.
@@ -44,8 +44,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import Protocol
+from dataclasses import dataclass, field
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtNetwork import QHostInfo
@@ -60,34 +59,17 @@ from softphone.core.rlmi import (
     parse_list_notify,
 )
 from softphone.core.sip_uri import parse_sip_uri
-from softphone.sip.rls_dialog import Dialog, LocalAddress, NotifyKind
-from softphone.sip.rls_message import (
-    Challenge,
-    SipMessage,
-    SipParseError,
-    digest_authorization,
-    new_branch,
-    parse_challenge,
-    parse_subscription_state,
-    via_params,
-)
-from softphone.sip.rls_transport import (
-    Channel,
-    host_for_uri,
-    is_ip,
-    response_destination,
-    trace,
-)
+from softphone.sip.rls_auth import MAX_CHAIN, Chain, Credentials, CredentialsRefused, DigestAnswers
+from softphone.sip.rls_dialog import Dialog, LocalAddress
+from softphone.sip.rls_message import SipMessage, SipParseError, new_branch, via_params
+from softphone.sip.rls_requests import RequestAnswerer
+from softphone.sip.rls_transaction import SubscribeTransaction
+from softphone.sip.rls_transport import Channel, host_for_uri, is_ip, trace
 
 log = logging.getLogger("softphone.sip.rls")
 
 EXPIRES_S = 600
 MAX_EXPIRES_S = 86400  # the most a 423's Min-Expires makes us ask for
-T1_S = 0.5
-T2_S = 4.0
-TRANSACTION_TIMEOUT_S = 8.0
-# At most this many SUBSCRIBEs answer one's challenges and 423s.
-MAX_CHAIN = 4
 # After the 2xx, the first NOTIFY must come within this (RFC 6665 says at once).
 FIRST_NOTIFY_TIMEOUT_S = 5.0
 # Final responses that mean "this server does not offer that list".
@@ -116,42 +98,6 @@ class ListAccount:
     proxy: str
     registrar: str
     bind_address: str
-
-
-class Credentials(Protocol):
-    """Digest credentials (an ``AccountSpec`` or a :class:`ListAccount`)."""
-
-    @property
-    def username(self) -> str: ...
-    @property
-    def password(self) -> str: ...
-    @property
-    def realm(self) -> str: ...
-
-
-@dataclass(frozen=True)
-class _Chain:
-    """What a SUBSCRIBE and the ones answering its challenges (or its 423)
-    have been through: ``tries`` of them so far, the authorization headers
-    answered afresh (a challenge to those again means refused credentials)
-    and whether a stale nonce was answered already."""
-
-    tries: int = 0
-    answered: frozenset[str] = frozenset()
-    stale_retried: bool = False
-
-
-@dataclass
-class _Transaction:
-    """An outgoing SUBSCRIBE waiting for its final response."""
-
-    data: bytes
-    branch: str
-    expires: int
-    host: str
-    port: int
-    chain: _Chain = field(default_factory=_Chain)
-    interval: float = 0.5
 
 
 class ListSubscription(QObject):
@@ -190,18 +136,16 @@ class ListSubscription(QObject):
         self.transient_failure = False
         self._hop: tuple[str, int] | None = None
         self._channel: Channel | None = None
-        self._tx: _Transaction | None = None
+        self._tx: SubscribeTransaction | None = None
         self._stopped = False
         self._done = False
         self._backoff = Backoff(initial=2.0, maximum=300.0)
         self._contact_user = "rls-" + secrets.token_hex(4)
-        self._challenges: dict[str, Challenge] = {}  # header -> the challenge it answers
-        self._nonce_uses: dict[str, int] = {}  # nonce -> nc last sent with it
+        self._digest = DigestAnswers()
         self._min_expires = 0  # a 423's Min-Expires: asked for from then on
         self._last_version = -1
         self._dialog = Dialog()
-        self._tx_timer = self._timer(self._on_retransmit)
-        self._tx_deadline = self._timer(self._on_tx_timeout)
+        self._requests = RequestAnswerer(lambda: self._dialog, lambda: self._channel)
         self._refresh_timer = self._timer(self._refresh)
         self._notify_timer = self._timer(self._on_no_notify)
         self._retry_timer = self._timer(self._subscribe)
@@ -259,12 +203,11 @@ class ListSubscription(QObject):
         if self._stopped:
             return
         self._stopped = True
-        for timer in (self._tx_timer, self._tx_deadline, self._refresh_timer,
-                      self._notify_timer, self._retry_timer):
+        for timer in (self._refresh_timer, self._notify_timer, self._retry_timer):
             timer.stop()
         if self._dialog.established and self._channel is not None and self._hop is not None:
             self._send_subscribe(0)
-        self._tx = None
+        self._end_transaction()
         self._close_channel()
 
     def refresh_now(self) -> None:
@@ -333,10 +276,9 @@ class ListSubscription(QObject):
                 self._send_subscribe(0)
             except Exception:  # it must not keep the list from failing
                 log.exception("rls: %s: could not unsubscribe", self.list_uri)
-        for timer in (self._tx_timer, self._tx_deadline, self._refresh_timer,
-                      self._notify_timer, self._retry_timer):
+        for timer in (self._refresh_timer, self._notify_timer, self._retry_timer):
             timer.stop()
-        self._tx = None
+        self._end_transaction()
         self._close_channel()
         self.failed.emit(reason)
 
@@ -362,7 +304,7 @@ class ListSubscription(QObject):
             return
         self._subscribe()
 
-    def _send_subscribe(self, expires: int, chain: _Chain | None = None) -> None:
+    def _send_subscribe(self, expires: int, chain: Chain | None = None) -> None:
         channel = self._channel
         if channel is None or self._hop is None:
             return
@@ -381,44 +323,18 @@ class ListSubscription(QObject):
             log.info("rls: %s: could not send the SUBSCRIBE", self.list_uri)
         if expires == 0:
             return  # an unsubscribe is not waited for
-        self._tx = _Transaction(data, branch, expires, host, port, chain or _Chain(),
-                                T1_S)
-        if channel.transport == "udp":
-            self._tx_timer.start(int(T1_S * 1000))
-        self._tx_deadline.start(int(TRANSACTION_TIMEOUT_S * 1000))
+        self._tx = SubscribeTransaction(channel, data, branch, expires, (host, port),
+                                        chain or Chain(), self._guarded, self)
+        self._tx.timed_out.connect(lambda: self._guarded(self._on_tx_timeout))
+        self._tx.start()
 
     def _authorization(self, request_uri: str) -> list[tuple[str, str]]:
-        """The authorization headers of a SUBSCRIBE to ``request_uri``: an
-        answer to each challenge we have, with the credentials of now."""
-        credentials = self._credentials()
-        headers = []
-        for header_name, challenge in self._challenges.items():
-            nc = self._nonce_uses[challenge.nonce] = self._nonce_uses.get(challenge.nonce, 0) + 1
-            headers.append((header_name, digest_authorization(
-                challenge, method="SUBSCRIBE", uri=request_uri,
-                username=self._username(credentials), password=credentials.password, nc=nc)))
-        return headers
+        return self._digest.headers(request_uri, self._credentials(), self.account.aor)
 
     def _credentials(self) -> Credentials:
         """The account's credentials now (read at every authentication)."""
         current = self._current_credentials() if self._current_credentials else None
         return current if current is not None else self.account
-
-    def _username(self, credentials: Credentials) -> str:
-        if credentials.username:
-            return credentials.username
-        try:
-            return parse_sip_uri(self.account.aor).user or ""
-        except InvalidUriError:
-            return ""
-
-    def _on_retransmit(self) -> None:
-        tx = self._tx
-        if tx is None or self._channel is None:
-            return
-        self._channel.send(tx.data, tx.host, tx.port)
-        tx.interval = min(tx.interval * 2, T2_S)
-        self._tx_timer.start(int(tx.interval * 1000))
 
     def _on_tx_timeout(self) -> None:
         if self._tx is None:
@@ -428,9 +344,10 @@ class ListSubscription(QObject):
 
     def _end_transaction(self) -> None:
         """The SUBSCRIBE in flight (if any) is done with: no more resending or waiting."""
-        self._tx = None
-        self._tx_timer.stop()
-        self._tx_deadline.stop()
+        tx, self._tx = self._tx, None
+        if tx is not None:
+            tx.stop()
+            tx.deleteLater()
 
     # -- incoming messages -------------------------------------------------------
 
@@ -439,7 +356,9 @@ class ListSubscription(QObject):
             return
         try:
             if msg.is_request:
-                self._on_request(msg, source)
+                notify = self._requests.answer(msg, source)
+                if notify is not None:
+                    self._on_notify(msg, *notify)
             else:
                 self._on_response(msg)
         except (SipParseError, RlmiError, InvalidUriError, ValueError) as exc:
@@ -457,7 +376,7 @@ class ListSubscription(QObject):
         if msg.cseq()[1] != "SUBSCRIBE":
             return
         if msg.status < 200:
-            tx.interval = T2_S
+            tx.provisional()
             return
         if 200 <= msg.status < 300:
             # Before the transaction ends: a 2xx whose dialog cannot be used
@@ -471,44 +390,20 @@ class ListSubscription(QObject):
         elif (msg.status == 423 and tx.chain.tries < MAX_CHAIN
               and (min_expires := parse_decimal(msg.get("Min-Expires"))) is not None):
             self._min_expires = min(min_expires, MAX_EXPIRES_S)
-            self._send_subscribe(self._wanted_expires(),
-                                 replace(tx.chain, tries=tx.chain.tries + 1))
+            self._send_subscribe(self._wanted_expires(), tx.chain.next())
         else:
             self._request_failed(msg.status, msg.reason)
 
-    def _on_challenge(self, msg: SipMessage, tx: _Transaction) -> None:
-        header = "WWW-Authenticate" if msg.status == 401 else "Proxy-Authenticate"
-        answer = "Authorization" if msg.status == 401 else "Proxy-Authorization"
-        credentials = self._credentials()
-        challenges = [c for c in (parse_challenge(v) for v in msg.values(header))
-                      if c is not None and c.supported]
-        usable = [c for c in challenges
-                  if credentials.realm in ("*", "") or c.realm == credentials.realm]
-        # Not a failure to retry: per-agent buddies use pjsua's own authentication.
-        if not usable or not credentials.password:
-            self._fail(f"{msg.status} no credentials for the challenge")
+    def _on_challenge(self, msg: SipMessage, tx: SubscribeTransaction) -> None:
+        try:
+            chain = self._digest.take_challenge(msg, tx.chain, self._credentials())
+        except CredentialsRefused as exc:
+            # Not a failure to retry: per-agent buddies use pjsua's own authentication.
+            self._fail(str(exc))
             return
-        challenge = usable[0]
-        chain = tx.chain
-        if answer in chain.answered:
-            # Our answer to a challenge of this very request was refused: a
-            # stale nonce (RFC 7616 3.3) earns one more try, else the password
-            # is wrong (credentials cached from an earlier request are answered
-            # afresh once: a restarted server forgot its nonces).
-            if not challenge.stale or chain.stale_retried:
-                self._fail(f"{msg.status} the server refused our credentials")
-                return
-            chain = replace(chain, stale_retried=True)
-        if chain.tries >= MAX_CHAIN:
-            self._fail(f"{msg.status} the server refused our credentials")
-            return
-        self._challenges[answer] = challenge
-        nonces = {c.nonce for c in self._challenges.values()}
-        self._nonce_uses = {n: uses for n, uses in self._nonce_uses.items() if n in nonces}
-        self._send_subscribe(tx.expires, replace(chain, tries=chain.tries + 1,
-                                                 answered=chain.answered | {answer}))
+        self._send_subscribe(tx.expires, chain)
 
-    def _on_success(self, msg: SipMessage, tx: _Transaction) -> None:
+    def _on_success(self, msg: SipMessage, tx: SubscribeTransaction) -> None:
         expires = parse_decimal(msg.get("Expires", str(tx.expires)))
         # A notifier may shorten what we asked for, not lengthen it (RFC 6665 4.2.1.1).
         expires = tx.expires if expires is None else min(expires, tx.expires)
@@ -550,38 +445,6 @@ class ListSubscription(QObject):
     def _on_no_notify(self) -> None:
         if not self.active:
             self._fail("no NOTIFY after the SUBSCRIBE was accepted", transient=True)
-
-    def _on_request(self, msg: SipMessage, source: tuple[str, int]) -> None:
-        if msg.method == "ACK":
-            return
-        if msg.method != "NOTIFY":
-            self._respond(msg, source, 405, "Method Not Allowed", [("Allow", "NOTIFY")])
-            return
-        kind = self._dialog.classify_notify(msg)
-        if kind is NotifyKind.OTHER_DIALOG:
-            self._respond(msg, source, 481, "Subscription Does Not Exist")
-            return
-        last = self._dialog.last_answer
-        if kind is NotifyKind.RETRANSMISSION and last is not None:
-            self._send_raw(last[1], last[2])
-            return
-        if kind is NotifyKind.OLD:
-            # An older NOTIFY retransmitted: handled already. A 200, not RFC 3261's
-            # 500: a notifier may end the subscription on a NOTIFY's error answer.
-            self._respond(msg, source, 200, "OK")
-            return
-        event = msg.get("Event").partition(";")[0].strip().lower()
-        if event != "presence":
-            self._respond(msg, source, 489, "Bad Event")
-            return
-        state_text = msg.get("Subscription-State")
-        if not state_text:
-            self._respond(msg, source, 400, "Missing Subscription-State")
-            return
-        self._dialog.take_notify(msg)  # a bad Contact or Record-Route raises: no answer
-        self._respond(msg, source, 200, "OK", remember=True)
-        state, params = parse_subscription_state(state_text)
-        self._on_notify(msg, state, params)
 
     def _on_notify(self, msg: SipMessage, state: str, params: dict[str, str]) -> None:
         content_type = msg.get("Content-Type")
@@ -662,25 +525,6 @@ class ListSubscription(QObject):
                  self.list_uri, reason or "no reason", delay)
         self._reset_dialog()
         self._retry_timer.start(int(delay * 1000))
-
-    # -- responses we send -------------------------------------------------------
-
-    def _respond(self, request: SipMessage, source: tuple[str, int], status: int, reason: str,
-                 extra: list[tuple[str, str]] | None = None, remember: bool = False) -> None:
-        """Answer ``request`` (``remember``: a NOTIFY taken, whose
-        retransmissions get the same answer)."""
-        data = self._dialog.response(request, status, reason, extra).encode()
-        transport = self._channel.transport if self._channel is not None else "udp"
-        destination = response_destination(request, source, transport)
-        self._send_raw(data, destination)
-        if remember:
-            self._dialog.last_answer = (request.cseq()[0], data, destination)
-
-    def _send_raw(self, data: bytes, destination: tuple[str, int]) -> None:
-        if self._channel is not None:
-            if log.isEnabledFor(logging.DEBUG):
-                log.debug("rls: sending to %s:%s:\n%s", *destination, trace(data))
-            self._channel.send(data, *destination)
 
 
 def _requires_eventlist(msg: SipMessage) -> bool:
