@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 
 LINPHONE_DAEMON = "linphone-daemon"
 START_TIMEOUT = 10.0
+# The daemon answers within milliseconds; on a loaded CI machine it once took
+# more than 5 s to answer incall-player-start (a bound, not a wait).
+COMMAND_TIMEOUT_S = 15.0
 
 
 def linphone_binary() -> str | None:
@@ -157,7 +160,7 @@ domain={self.realm}
             return
         if proc.poll() is None:
             with contextlib.suppress(OSError, LinphoneError, TimeoutError):
-                self.command("terminate")
+                self.command("terminate", timeout=5.0)
             kill_group(proc, timeout)
         if self._sock is not None:
             with contextlib.suppress(OSError):
@@ -172,7 +175,7 @@ domain={self.realm}
 
     # -- control ---------------------------------------------------------------
 
-    def command(self, line: str, timeout: float = 5.0) -> dict[str, str]:
+    def command(self, line: str, timeout: float = COMMAND_TIMEOUT_S) -> dict[str, str]:
         """Send one command; returns the response's ``Key: value`` fields.
 
         The daemon writes each response at once and nothing else unasked:
@@ -191,7 +194,9 @@ domain={self.realm}
             except TimeoutError:
                 if buf.startswith(b"Status:"):
                     break
-                raise TimeoutError(f"linphone: no answer to {line!r}") from None
+                tail = self.log_text()[-1500:]
+                raise TimeoutError(f"linphone: no answer to {line!r} in {timeout} s; "
+                                   f"its log ends:\n{tail}") from None
             if not chunk:
                 raise LinphoneError("linphone-daemon closed its socket")
             buf += chunk
