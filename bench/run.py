@@ -219,6 +219,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--presence-rate", type=float, default=100.0,
                         help="figure 7: presence changes per second across the agents")
     args = parser.parse_args(argv)
+    try:  # now, not after ten minutes of figures
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        parser.error(f"--out {args.out}: {exc}")
     if args.install:
         subprocess.run(["sh", str(ROOT / "bench" / "install.sh")], check=True)
     only = {s.strip() for s in args.only.split(",")}
