@@ -24,21 +24,32 @@ class InstanceFactory:
         self.instances: list[HeadlessInstance] = []
 
     def __call__(self, name: str, **kwargs: Any) -> HeadlessInstance:
-        inst = HeadlessInstance(self.base, name, **kwargs)
+        """Launch an instance; it is waited for at its first use (see
+        :class:`HeadlessInstance`), so a test's softphones load side by side."""
+        inst = HeadlessInstance(self.base, name, ready_hook=self.wait_ready, **kwargs)
         self.instances.append(inst)
-        return inst.start()
+        return inst.launch()
+
+    def wait_ready(self) -> None:
+        """Wait until every instance launched so far is up."""
+        for inst in self.instances:
+            if inst.proc is not None and inst.proc.poll() is None:
+                inst.wait_ready()
 
     def cleanup(self) -> list[str]:
         problems = []
-        for inst in self.instances:
-            if inst.proc is not None and inst.proc.poll() is None:
-                try:
-                    code = inst.stop()
-                except RuntimeError as exc:
-                    problems.append(str(exc))
-                    continue
-                if code != 0:
-                    problems.append(f"{inst.name} exited with {code}:\n{inst.log_text()[-2000:]}")
+        running = [inst for inst in self.instances
+                   if inst.proc is not None and inst.proc.poll() is None]
+        for inst in running:  # all shut down side by side
+            inst.request_stop()
+        for inst in running:
+            try:
+                code = inst.stop()
+            except RuntimeError as exc:
+                problems.append(str(exc))
+                continue
+            if code != 0:
+                problems.append(f"{inst.name} exited with {code}:\n{inst.log_text()[-2000:]}")
         return problems
 
 

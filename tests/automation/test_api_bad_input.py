@@ -31,7 +31,7 @@ def _raw_exchange(port: int, lines: list[bytes]) -> list[dict[str, Any]]:
 
 
 def test_api_file_is_private_and_complete(softphones: InstanceFactory):
-    a = softphones("alice")
+    a = softphones("alice").wait_ready()
     api_file = a.profile / "api.json"
     mode = stat.S_IMODE(os.stat(api_file).st_mode)
     assert mode == 0o600

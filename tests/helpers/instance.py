@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,18 +29,26 @@ class HeadlessInstance:
     number chosen beforehand can be taken by another process (a parallel
     test, another test run on the machine) before the instance binds it.
 
+    :meth:`launch` starts the process without waiting (so that a test's
+    softphones load side by side); the first use of :attr:`api`,
+    :attr:`info`, :attr:`sip_uri` or :attr:`sip_port` waits until it is up,
+    through ``ready_hook`` when given (the factory's: it waits for every
+    sibling, so that no test step runs while one is still loading).
+
     Attributes:
         name: label used for its profile dir and log file.
         profile: its --profile directory (api.json lives there).
-        api: an authenticated :class:`ApiClient` once started.
-        sip_uri: the local account's URI from api.json.
+        api: an authenticated :class:`ApiClient` (waits until it is up).
+        info: the contents of its api.json (waits until it is up).
+        sip_uri: the local account's URI from api.json (waits until it is up).
         sip_port: the SIP port it bound (UDP and TCP), from api.json.
         null_audio: pass ``--null-audio``; None: unless both audio files are given.
     """
 
     def __init__(self, base: Path, name: str, *, audio_in: Path | None = None,
                  audio_out: Path | None = None, extra_args: list[str] | None = None,
-                 env: dict[str, str] | None = None, null_audio: bool | None = None) -> None:
+                 env: dict[str, str] | None = None, null_audio: bool | None = None,
+                 ready_hook: Callable[[], None] | None = None) -> None:
         self.name = name
         self.base = base
         self.profile = base / name
@@ -51,10 +60,11 @@ class HeadlessInstance:
         self.env = env
         self.null_audio = null_audio
         self.proc: subprocess.Popen[bytes] | None = None
-        self.api: ApiClient | None = None
-        self.sip_uri = ""
-        self.sip_port = 0
-        self.info: dict[str, Any] = {}
+        self._ready_hook = ready_hook
+        self._api: ApiClient | None = None
+        self._info: dict[str, Any] = {}
+        self._stop_requested = False
+        self._launched_at = 0.0
 
     def command(self) -> list[str]:
         cmd = [sys.executable, "-m", "softphone", "--headless", "--profile", str(self.profile),
@@ -71,14 +81,23 @@ class HeadlessInstance:
             cmd += ["--null-audio"]
         return cmd + self.extra_args
 
-    def start(self) -> HeadlessInstance:
+    def launch(self) -> HeadlessInstance:
+        """Start the process; does not wait for it to be up."""
         env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONUNBUFFERED="1")
         env.update(self.env or {})
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
                                          env=env)
+        self._launched_at = time.monotonic()
+        return self
+
+    def wait_ready(self) -> HeadlessInstance:
+        """Wait until it has written api.json (at once when it has already)."""
+        if self._api is not None:
+            return self
+        assert self.proc is not None, f"{self.name} was never launched"
         api_file = self.profile / "api.json"
-        deadline = time.monotonic() + START_TIMEOUT
+        deadline = self._launched_at + START_TIMEOUT
         while not api_file.exists():
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.proc.returncode} at start:\n"
@@ -86,11 +105,37 @@ class HeadlessInstance:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{self.name} did not start in {START_TIMEOUT} s")
             time.sleep(0.02)
-        self.info = json.loads(api_file.read_text())
-        self.sip_uri = self.info["sip_uri"]
-        self.sip_port = int(self.sip_uri.rsplit(":", 1)[1])
-        self.api = ApiClient(self.info["port"], self.info["token"])
+        self._info = json.loads(api_file.read_text())
+        self._api = ApiClient(self._info["port"], self._info["token"])
         return self
+
+    def start(self) -> HeadlessInstance:
+        """Launch and wait until it is up."""
+        return self.launch().wait_ready()
+
+    def _ready(self) -> None:
+        if self._api is None:
+            (self._ready_hook or self.wait_ready)()
+            self.wait_ready()
+
+    @property
+    def api(self) -> ApiClient:
+        self._ready()
+        assert self._api is not None
+        return self._api
+
+    @property
+    def info(self) -> dict[str, Any]:
+        self._ready()
+        return self._info
+
+    @property
+    def sip_uri(self) -> str:
+        return str(self.info["sip_uri"])
+
+    @property
+    def sip_port(self) -> int:
+        return int(self.sip_uri.rsplit(":", 1)[1])
 
     def log_text(self) -> str:
         try:
@@ -98,15 +143,21 @@ class HeadlessInstance:
         except OSError:
             return ""
 
+    def request_stop(self) -> None:
+        """Ask for a clean shutdown (SIGTERM) without waiting for it."""
+        if self.proc is not None and self.proc.poll() is None and not self._stop_requested:
+            self.proc.send_signal(signal.SIGTERM)
+            self._stop_requested = True
+
     def stop(self, timeout: float = 15.0, use_signal: bool = True) -> int:
-        """Ask for a clean shutdown and return the exit status."""
+        """Ask for a clean shutdown (unless :meth:`request_stop` did) and
+        return the exit status."""
         if self.proc is None:
             return 0
-        if self.proc.poll() is None:
+        if self.proc.poll() is None and not self._stop_requested:
             if use_signal:
-                self.proc.send_signal(signal.SIGTERM)
+                self.request_stop()
             else:
-                assert self.api is not None
                 self.api.call("app.quit")
         try:
             code = self.proc.wait(timeout)
@@ -115,13 +166,13 @@ class HeadlessInstance:
             self.proc.wait()
             raise RuntimeError(f"{self.name} did not exit in {timeout} s") from None
         finally:
-            if self.api is not None:
-                self.api.close()
+            if self._api is not None:
+                self._api.close()
         return code
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
-        if self.api is not None:
-            self.api.close()
+        if self._api is not None:
+            self._api.close()
