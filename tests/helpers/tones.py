@@ -15,16 +15,21 @@ def write_tone(path: Path, freqs: float | list[float], seconds: float = 2.0,
         freqs = [freqs]
     t = np.arange(int(seconds * rate)) / rate
     signal = sum(np.sin(2 * np.pi * f * t) for f in freqs) / len(freqs)
-    samples = (np.asarray(signal) * amplitude * 32767).astype("<i2")
+    return write_wav(path, np.asarray(signal) * amplitude * 32767, rate)
+
+
+def write_wav(path: Path, samples: np.ndarray, rate: int = 16000) -> Path:
+    """A 16-bit mono WAV of ``samples`` (in int16 units)."""
     with wave.open(str(path), "wb") as wav:
         wav.setnchannels(1)
         wav.setsampwidth(2)
         wav.setframerate(rate)
-        wav.writeframes(samples.tobytes())
+        wav.writeframes(samples.astype("<i2").tobytes())
     return path
 
 
 def read_wav(path: Path) -> tuple[np.ndarray, int]:
+    """The first channel of a 16-bit WAV as floats in -1.0..1.0, and its rate."""
     with wave.open(str(path), "rb") as wav:
         assert wav.getsampwidth() == 2, "expected 16-bit PCM"
         rate = wav.getframerate()

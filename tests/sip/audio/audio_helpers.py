@@ -24,12 +24,12 @@ import signal
 import subprocess
 import sys
 import time
-import wave
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tests.helpers import tones
 from tests.helpers.tools import missing
 
 HERE = Path(__file__).resolve().parent
@@ -196,20 +196,10 @@ def tone(freq: float, seconds: float, amplitude: float = 0.5, rate: int = RATE) 
     return (amplitude * 32767 * np.sin(2 * np.pi * freq * t)).astype(np.int16)
 
 
-def write_wav(path: Path, samples: np.ndarray, rate: int = RATE) -> Path:
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(samples.astype("<i2").tobytes())
-    return path
-
-
 def read_wav(path: Path) -> tuple[np.ndarray, int]:
-    with wave.open(str(path), "rb") as src:
-        rate = src.getframerate()
-        data = src.readframes(src.getnframes())
-    return np.frombuffer(data, dtype="<i2").astype(np.float64), rate
+    """A recording in int16 units (the scale this module's levels use), and its rate."""
+    samples, rate = tones.read_wav(path)
+    return samples * 32768.0, rate
 
 
 def band_ratio(samples: np.ndarray, rate: int, freq: float, width: float = 25.0) -> float:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.tones import write_wav
 from tests.sip.audio.audio_helpers import (
     RATE,
     Child,
@@ -22,7 +23,6 @@ from tests.sip.audio.audio_helpers import (
     tone,
     tone_share,
     wait_for,
-    write_wav,
 )
 
 
