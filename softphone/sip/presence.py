@@ -134,9 +134,11 @@ class PresenceService(QObject):
         self._list_settled.clear()
         self._lists_failed.clear()
         self._capped_at = 0
+        had_buddies = bool(self._buddies)
         self._buddies.clear()
         self._buddy_account.clear()
-        gc.collect()
+        if had_buddies:  # a full collection costs tens of ms on the Qt thread
+            gc.collect()
 
     def list_states(self) -> dict[str, str]:
         """Group id -> how its presence list is doing: ``starting``, ``active``
