@@ -181,16 +181,24 @@ def subscribe(qtbot: QtBot, srv: FakeServer, acct: ListAccount, **kwargs: Any
     return sub, rec, req, addr
 
 
+def accept(qtbot: QtBot, srv: FakeServer, req: SipMessage, addr: Any, rec: Recorder, *,
+           expires: int = 600, members: dict[str, str | None] | None = None) -> None:
+    """Answer the SUBSCRIBE ``req`` 200 and deliver a first full state
+    (``members``; by default 1002 Available); wait until ``rec`` has it."""
+    srv.reply(req, addr, 200, "OK", [("Contact", f"<sip:rls@127.0.0.1:{srv.port}>"),
+                                     ("Expires", str(expires))])
+    ctype, body = rlmi(1, True, members if members is not None else {"1002": "Available"})
+    seen = len(rec.notifications)
+    srv.notify(req, 1, body=body, content_type=ctype)
+    srv.expect(qtbot, "200")
+    qtbot.waitUntil(lambda: len(rec.notifications) == seen + 1)
+
+
 def start(qtbot: QtBot, srv: FakeServer, password: str = "pw"
           ) -> tuple[ListSubscription, Recorder, SipMessage, Any]:
     """Subscribe, answer 200 (no auth) and deliver a first full state."""
     sub, rec, req, addr = subscribe(qtbot, srv, account(srv, password))
-    srv.reply(req, addr, 200, "OK", [("Contact", f"<sip:rls@127.0.0.1:{srv.port}>"),
-                                     ("Expires", "600")])
-    ctype, body = rlmi(1, True, {"1002": "Available", "1003": None})
-    srv.notify(req, 1, body=body, content_type=ctype)
-    srv.expect(qtbot, "200")
-    qtbot.waitUntil(lambda: len(rec.notifications) == 1)
+    accept(qtbot, srv, req, addr, rec, members={"1002": "Available", "1003": None})
     return sub, rec, req, addr
 
 

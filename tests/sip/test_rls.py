@@ -33,6 +33,7 @@ from tests.helpers.rls_server import (
     LIST,
     FakeServer,
     Recorder,
+    accept,
     account,
     client_address,
     rlmi,
@@ -323,12 +324,7 @@ def test_min_expires_is_remembered(qtbot: QtBot, server: FakeServer):
     server.reply(req, addr, 423, "Interval Too Brief", [("Min-Expires", "1200")])
     req, addr = server.expect(qtbot, "SUBSCRIBE")
     assert req.get("Expires") == "1200"
-    server.reply(req, addr, 200, "OK", [("Contact", f"<sip:rls@127.0.0.1:{server.port}>"),
-                                        ("Expires", "1200")])
-    ctype, body = rlmi(1, True, {"1002": "Available"})
-    server.notify(req, 1, body=body, content_type=ctype)
-    server.expect(qtbot, "200")
-    qtbot.waitUntil(lambda: len(rec.notifications) == 1)
+    accept(qtbot, server, req, addr, rec, expires=1200)
     sub.refresh_now()
     refresh, _ = server.expect(qtbot, "SUBSCRIBE")
     assert refresh.get("Expires") == "1200"  # not 600 again, to be refused again

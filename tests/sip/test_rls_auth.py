@@ -18,10 +18,10 @@ from softphone.sip.rls_auth import (
 from softphone.sip.rls_message import SipMessage, digest_authorization, parse_challenge
 from tests.helpers.rls_server import (
     FakeServer,
+    accept,
     account,
     challenge,
     digest_fields,
-    rlmi,
     subscribe,
 )
 
@@ -60,12 +60,7 @@ def test_refused_credentials_of_a_working_list_fail_it(qtbot: QtBot, server: Fak
     sub, rec, req, addr = subscribe(qtbot, server, account(server))
     challenge(server, req, addr, "n1")
     req, addr = server.expect(qtbot, "SUBSCRIBE")
-    server.reply(req, addr, 200, "OK", [("Contact", f"<sip:rls@127.0.0.1:{server.port}>"),
-                                        ("Expires", "600")])
-    ctype, body = rlmi(1, True, {"1002": "Available"})
-    server.notify(req, 1, body=body, content_type=ctype)
-    server.expect(qtbot, "200")
-    qtbot.waitUntil(lambda: len(rec.notifications) == 1)
+    accept(qtbot, server, req, addr, rec)
     sub.refresh_now()
     req, addr = server.expect(qtbot, "SUBSCRIBE")
     assert digest_fields(req)["nonce"] == "n1"  # cached
@@ -90,12 +85,7 @@ def test_the_current_password_is_used_and_nc_counts_per_nonce(qtbot: QtBot,
     proxy, www = digest_fields(req), digest_fields(req, "Authorization")
     assert (proxy["nonce"], proxy["nc"]) == ("p1", "00000002")  # p1's second use
     assert (www["nonce"], www["nc"]) == ("w1", "00000001")
-    server.reply(req, addr, 200, "OK", [("Contact", f"<sip:rls@127.0.0.1:{server.port}>"),
-                                        ("Expires", "600")])
-    ctype, body = rlmi(1, True, {"1002": "Available"})
-    server.notify(req, 1, body=body, content_type=ctype)
-    server.expect(qtbot, "200")
-    qtbot.waitUntil(lambda: len(rec.notifications) == 1)
+    accept(qtbot, server, req, addr, rec)
     current = replace(current, password="new")
     sub.refresh_now()
     req, _ = server.expect(qtbot, "SUBSCRIBE")
