@@ -63,7 +63,7 @@ from softphone.sip.rls_auth import MAX_CHAIN, Chain, Credentials, CredentialsRef
 from softphone.sip.rls_dialog import Dialog, LocalAddress
 from softphone.sip.rls_message import SipMessage, SipParseError, new_branch, via_params
 from softphone.sip.rls_requests import RequestAnswerer
-from softphone.sip.rls_transaction import SubscribeTransaction
+from softphone.sip.rls_transaction import SubscribeTransaction, guarded_timer
 from softphone.sip.rls_transport import Channel, host_for_uri, is_ip, trace
 
 log = logging.getLogger("softphone.sip.rls")
@@ -151,10 +151,7 @@ class ListSubscription(QObject):
         self._retry_timer = self._timer(self._subscribe)
 
     def _timer(self, slot: Callable[[], None]) -> QTimer:
-        timer = QTimer(self)
-        timer.setSingleShot(True)
-        timer.timeout.connect(lambda: self._guarded(slot))
-        return timer
+        return guarded_timer(self, self._guarded, slot)
 
     def _guarded(self, slot: Callable[[], None]) -> None:
         """Run a timer's or a channel's slot: an exception (a bug) fails the

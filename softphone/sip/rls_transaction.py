@@ -21,6 +21,18 @@ T1_S = 0.5
 T2_S = 4.0
 TRANSACTION_TIMEOUT_S = 8.0
 
+Guard = Callable[[Callable[[], None]], None]
+
+
+def guarded_timer(parent: QObject, guard: Guard, slot: Callable[[], None]) -> QTimer:
+    """A single-shot timer of ``parent`` whose timeout runs ``slot`` through
+    ``guard`` (a list subscription's: an exception fails the list instead of
+    reaching Qt)."""
+    timer = QTimer(parent)
+    timer.setSingleShot(True)
+    timer.timeout.connect(lambda: guard(slot))
+    return timer
+
 
 class SubscribeTransaction(QObject):
     """A SUBSCRIBE sent on ``channel``, waiting for its final response.
@@ -44,8 +56,7 @@ class SubscribeTransaction(QObject):
 
     def __init__(self, channel: Channel, data: bytes, branch: str, expires: int,
                  destination: tuple[str, int], chain: Chain,
-                 guard: Callable[[Callable[[], None]], None],
-                 parent: QObject | None = None) -> None:
+                 guard: Guard, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._channel = channel
         self.data = data
@@ -54,12 +65,8 @@ class SubscribeTransaction(QObject):
         self.destination = destination
         self.chain = chain
         self.interval = T1_S
-        self._resend = QTimer(self)
-        self._resend.setSingleShot(True)
-        self._resend.timeout.connect(lambda: guard(self._on_resend))
-        self._deadline = QTimer(self)
-        self._deadline.setSingleShot(True)
-        self._deadline.timeout.connect(lambda: guard(self._on_deadline))
+        self._resend = guarded_timer(self, guard, self._on_resend)
+        self._deadline = guarded_timer(self, guard, self._on_deadline)
 
     def start(self) -> None:
         """Start the timers (the request has been sent once)."""

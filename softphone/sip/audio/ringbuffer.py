@@ -58,7 +58,7 @@ class RingBuffer:
         self.settle_window = settle_window
         self.settle_slack = self._aligned(settle_slack)
         self.settles = 0
-        self._window_read = 0
+        self._window_read = 0  # bytes read in this settle window
         self._trough = -1  # lowest level after a read in this window; -1: none yet
 
     def _aligned(self, n: int) -> int:
@@ -75,8 +75,7 @@ class RingBuffer:
             self._start = 0
             self._level = 0
             self._primed = False
-            self._window_read = 0
-            self._trough = -1
+            self._new_window()
 
     def _drop(self, n: int) -> None:
         n = min(self._level, n + (-n) % self._align)
@@ -129,8 +128,7 @@ class RingBuffer:
             if take < n:
                 self.underruns += 1
                 self._primed = False
-                self._window_read = 0
-                self._trough = -1
+                self._new_window()
             elif self.settle_window:
                 self._settle(n)
         if take < n:
@@ -148,6 +146,9 @@ class RingBuffer:
         if surplus > self.settle_slack:
             self._drop(surplus)
             self.settles += 1
+        self._new_window()
+
+    def _new_window(self) -> None:
         self._window_read = 0
         self._trough = -1
 
