@@ -115,7 +115,8 @@ class HeadlessInstance:
 
     def _ready(self) -> None:
         if self._api is None:
-            (self._ready_hook or self.wait_ready)()
+            if self._ready_hook is not None:
+                self._ready_hook()  # the siblings too
             self.wait_ready()
 
     @property
