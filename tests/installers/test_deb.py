@@ -33,6 +33,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.tools import missing
+from tests.helpers.xvfb import private_xvfb
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "installers" / "softphone.spec"
@@ -202,25 +203,8 @@ def report_lines(stdout: str) -> dict[str, str]:
 
 @pytest.fixture
 def xvfb_display() -> Iterator[str]:
-    xvfb = need_tool("Xvfb")
-    read_fd, write_fd = os.pipe()
-    # -displayfd: Xvfb picks a free display and writes its number when ready to
-    # accept clients, so there is nothing to poll for and no race on a number.
-    proc = subprocess.Popen(
-        [xvfb, "-displayfd", str(write_fd), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-        pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    os.close(write_fd)
-    with os.fdopen(read_fd) as reader:
-        number = reader.readline().strip()
-    if not number:
-        proc.kill()
-        _, err = proc.communicate()
-        pytest.fail(f"Xvfb did not start: {err.decode(errors='replace')}")
-    try:
-        yield f":{number}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with private_xvfb(need_tool("Xvfb"), "1280x800x24") as display:
+        yield display
 
 
 def wait_for_window(display: str, name: str, proc: subprocess.Popen[str],
